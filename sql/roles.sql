@@ -1,0 +1,37 @@
+-- Roles and database-level grants. Run by `dentbook migrate` as the privileged user,
+-- before anything else, every time it changes. Idempotent.
+--
+--   dentbook_owner    owns every object; never logs in.
+--   dentbook_app      the login role the server runs as: owns nothing, not superuser,
+--                     no BYPASSRLS, and NOINHERIT, so it can do nothing until a
+--                     transaction takes one of the three trust levels below with
+--                     set_config('role', …, true).
+--   dentbook_anon     patients: execute the public availability functions only.
+--   dentbook_staff    signed-in staff: SELECT under row level security, nothing else.
+--   dentbook_service  the server acting for itself: the booking/payment functions.
+
+do $$
+declare
+    r text;
+begin
+    foreach r in array array['dentbook_owner', 'dentbook_anon', 'dentbook_staff', 'dentbook_service'] loop
+        if not exists (select from pg_roles where rolname = r) then
+            execute format('create role %I nologin', r);
+        end if;
+    end loop;
+    if not exists (select from pg_roles where rolname = 'dentbook_app') then
+        create role dentbook_app login noinherit;
+    end if;
+    alter role dentbook_app nosuperuser nocreatedb nocreaterole nobypassrls noinherit;
+    execute format('grant create, connect on database %I to dentbook_owner', current_database());
+    execute format('grant connect on database %I to dentbook_app', current_database());
+    execute format('revoke create on database %I from public', current_database());
+end
+$$;
+
+grant dentbook_anon, dentbook_staff, dentbook_service to dentbook_app;
+-- The migrating user must be able to SET ROLE dentbook_owner (PostgreSQL 16+ no longer
+-- grants that to a role's creator implicitly).
+grant dentbook_owner to current_user;
+
+create extension if not exists btree_gist;

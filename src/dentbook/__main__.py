@@ -1,0 +1,3 @@
+from dentbook.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""The connection pool and the one way to get a transaction: at a trust level, for a clinic.
+
+Every transaction starts by taking one of the three trust levels of the runtime role
+(anonymous, staff, service) and, when it acts for a clinic, setting `app.tenant_id`,
+both local to that transaction. Row level security does the rest.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from uuid import UUID
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+Conn = psycopg.AsyncConnection[tuple[object, ...]]
+
+
+class Level(enum.StrEnum):
+    ANON = "dentbook_anon"
+    STAFF = "dentbook_staff"
+    SERVICE = "dentbook_service"
+
+
+class DatabaseUnavailable(RuntimeError):
+    """PostgreSQL could not be reached (or a connection broke mid-request)."""
+
+
+_ENTER = "select set_config('role', %s, true), set_config('app.tenant_id', %s, true)"
+
+
+class Database:
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
+        self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            url,
+            open=False,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=5.0,
+            # A connection that died with a database restart is replaced, not handed out.
+            check=AsyncConnectionPool.check_connection,
+            name="dentbook",
+        )
+
+    async def open(self) -> None:
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def transaction(self, level: Level, tenant: UUID | None = None) -> AsyncIterator[Conn]:
+        """One transaction at `level` for `tenant`; commits on success, rolls back on error."""
+        try:
+            async with self.pool.connection() as conn:
+                await conn.execute(_ENTER, (level.value, str(tenant) if tenant else ""))
+                yield conn
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    async def ping(self) -> bool:
+        try:
+            async with self.pool.connection(timeout=2.0) as conn:
+                await conn.execute("select 1")
+        except (PoolTimeout, psycopg.Error):
+            return False
+        return True

@@ -1,0 +1,64 @@
+"""The seed's demo: two clinics, their doctors and visit types, one staff account each.
+
+Loading is idempotent: what exists is left as it is, what is missing is added.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from dentbook import admin
+
+CLINICS = {
+    "klinika-alfa": {
+        "name": "Klinika Alfa",
+        "doctors": ["dr Anna Nowak", "dr Piotr Kowalski"],
+        "visits": [("Przegląd", "Check-up", 30, 5000),
+                   ("Higienizacja", "Cleaning", 60, 8000),
+                   ("Leczenie kanałowe", "Root canal treatment", 90, 15000)],
+        "staff": "alfa@klinika.test",
+    },
+    "klinika-beta": {
+        "name": "Klinika Beta",
+        "doctors": ["dr Maria Wiśniewska", "dr Tomasz Zieliński"],
+        "visits": [("Konsultacja", "Consultation", 30, 4000),
+                   ("Wybielanie", "Whitening", 60, 12000)],
+        "staff": "beta@klinika.test",
+    },
+}
+PASSWORD = "test"  # noqa: S105 - the seed's published demo password
+HOURS = "mon-fri 09:00-17:00"
+
+
+def load(url: str) -> None:
+    for slug, c in CLINICS.items():
+        try:
+            admin.add_clinic(url, slug, str(c["name"]))
+        except admin.AdminError:
+            pass  # already there
+        for doctor in c["doctors"]:
+            try:
+                admin.add_doctor(url, slug, str(doctor), HOURS)
+            except admin.AdminError:
+                pass
+        for name_pl, name_en, minutes, deposit in c["visits"]:  # type: ignore[misc]
+            try:
+                admin.add_visit_type(url, slug, name_pl, name_en, minutes, deposit)
+            except admin.AdminError:
+                pass
+        if not _has_staff(url, slug, str(c["staff"])):
+            admin.add_staff(url, slug, str(c["staff"]), PASSWORD)
+
+
+def is_empty(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        conn.execute("set role dentbook_owner")
+        row = conn.execute("select count(*) from dentbook.public_clinics()").fetchone()
+    return row is None or row[0] == 0
+
+
+def _has_staff(url: str, slug: str, email: str) -> bool:
+    with admin.as_owner(url) as conn:
+        admin.clinic_id(conn, slug)
+        row = conn.execute("select 1 from dentbook.staff_accounts where email = %s", (email,))
+        return row.fetchone() is not None

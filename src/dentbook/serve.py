@@ -1,0 +1,99 @@
+"""`dentbook serve`: everything a fresh machine needs, then uvicorn.
+
+With no DATABASE_URL: start the embedded PostgreSQL, migrate it, load the demo on first
+start, and run as the unprivileged role. With no STRIPE_SECRET_KEY: start the local
+Stripe service next to us. Settings reach the worker processes through the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import uvicorn
+
+from dentbook import demo
+from dentbook.embedded import EmbeddedPostgres, default_data_dir
+from dentbook.migrate import check_current, migrate
+from dentbook.settings import load_settings
+
+log = logging.getLogger("dentbook.serve")
+LOCAL_STRIPE_KEY = "sk_test_dentbook_local"
+
+
+def serve(workers: int = 1, host: str | None = None, port: int | None = None) -> int:
+    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    settings = load_settings(**overrides)
+    env: dict[str, str] = {"DENTBOOK_HOST": settings.host, "DENTBOOK_PORT": str(settings.port)}
+    data_dir = Path(settings.data_dir) if settings.data_dir else default_data_dir()
+    server = stripe = None
+    try:
+        if settings.database_url:
+            with psycopg.connect(settings.database_url) as conn:
+                check_current(conn)
+        else:
+            server = EmbeddedPostgres(data_dir)
+            server.start()
+            migrate(server.url())
+            if demo.is_empty(server.url()):
+                demo.load(server.url())
+                log.info("demo clinics loaded", extra={"clinics": list(demo.CLINICS)})
+            env["DATABASE_URL"] = server.url(user="dentbook_app")
+        env["DENTBOOK_SECRET_KEY"] = settings.secret_key or _secret(data_dir, settings.database_url)
+        if not settings.stripe_secret_key:
+            stripe, stripe_env = _start_local_stripe(settings.base_url, settings.local_stripe_port,
+                                                      data_dir)
+            env.update(stripe_env)
+        os.environ.update(env)
+        log.info("serving", extra={"url": load_settings().base_url, "workers": workers})
+        uvicorn.run("dentbook.app:create_app_from_env", factory=True, host=settings.host,
+                    port=settings.port, workers=workers, log_config=None,
+                    timeout_graceful_shutdown=3, server_header=False)
+    finally:
+        if stripe is not None:
+            stripe.terminate()
+            stripe.wait(10)
+        if server is not None:
+            server.stop()
+    return 0
+
+
+def _secret(data_dir: Path, external: str) -> str:
+    """A signing key that survives restarts (kept in the data directory)."""
+    if external:
+        log.warning("DENTBOOK_SECRET_KEY is not set: forms break on restart and across machines")
+        return secrets.token_urlsafe(32)
+    path = data_dir / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _start_local_stripe(app_url: str, port: int,
+                        data_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    webhook_secret = "whsec_" + secrets.token_hex(16)
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(  # noqa: S603 - our own module, our own arguments
+        [sys.executable, "-m", "dentbook.stripe_local", "--host", "127.0.0.1", "--port", str(port),
+         "--api-key", LOCAL_STRIPE_KEY, "--webhook-url", f"{app_url}/webhooks/stripe",
+         "--webhook-secret", webhook_secret])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the local Stripe service exited (port {port} in use?)")
+        try:
+            httpx.get(f"{base}/v1/checkout/sessions/none", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    log.info("local Stripe service running", extra={"url": base})
+    return proc, {"STRIPE_SECRET_KEY": LOCAL_STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": webhook_secret,
+                  "STRIPE_API_BASE": base}

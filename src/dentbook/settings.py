@@ -1,0 +1,107 @@
+"""Settings: one frozen struct read from the environment and validated at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import msgspec
+
+
+class SettingsError(ValueError):
+    """A setting from the environment has a value we cannot use."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    # Runtime database URL (the unprivileged role). Empty: start the embedded PostgreSQL.
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Address patients' browsers reach us at; Stripe's success/cancel URLs are built from it.
+    public_url: str = ""
+    data_dir: str = ""
+    secret_key: str = ""
+    # "auto": Secure cookies when public_url is https.
+    secure_cookies: str = "auto"
+    log_level: str = "INFO"
+    pool_min: int = 2
+    pool_max: int = 10
+
+    hold_minutes: int = 30
+    min_notice_minutes: int = 120
+    max_weeks_ahead: int = 26
+    max_holds_per_ip: int = 5
+    max_holds_per_email: int = 2
+    # A delayed payment (bank transfer) keeps its slot this long while the money is on its way.
+    processing_hold_hours: int = 72
+
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    # Base address of the Stripe API; set to the local Stripe when no key is configured.
+    stripe_api_base: str = ""
+    stripe_max_network_retries: int = 2
+    local_stripe_port: int = 12111
+
+    def __post_init__(self) -> None:
+        if not 30 <= self.hold_minutes <= 24 * 60:
+            raise SettingsError(
+                "DENTBOOK_HOLD_MINUTES must be between 30 and 1440 "
+                "(Stripe Checkout sessions live at least 30 minutes)"
+            )
+        for name in ("min_notice_minutes", "max_holds_per_ip", "max_holds_per_email"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"DENTBOOK_{name.upper()} must not be negative")
+        if not 1 <= self.max_weeks_ahead <= 104:
+            raise SettingsError("DENTBOOK_MAX_WEEKS_AHEAD must be between 1 and 104")
+        if self.secure_cookies not in ("auto", "true", "false"):
+            raise SettingsError("DENTBOOK_SECURE_COOKIES must be auto, true or false")
+        if not 1 <= self.pool_min <= self.pool_max:
+            raise SettingsError("DENTBOOK_POOL_MIN must be ≥ 1 and ≤ DENTBOOK_POOL_MAX")
+        key = self.stripe_secret_key
+        if key and not key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
+            raise SettingsError("STRIPE_SECRET_KEY does not look like a Stripe secret key")
+        if key and not self.stripe_webhook_secret.startswith("whsec_"):
+            raise SettingsError("STRIPE_WEBHOOK_SECRET (whsec_…) is required with STRIPE_SECRET_KEY")
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies == "auto":
+            return self.base_url.startswith("https://")
+        return self.secure_cookies == "true"
+
+
+# Environment variable -> field. Stripe's own names are kept as Stripe documents them.
+_ENV = {
+    "DATABASE_URL": "database_url",
+    "STRIPE_SECRET_KEY": "stripe_secret_key",
+    "STRIPE_WEBHOOK_SECRET": "stripe_webhook_secret",
+    "STRIPE_API_BASE": "stripe_api_base",
+}
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read settings from `env` (default: os.environ); `overrides` win. Raises SettingsError."""
+    env = os.environ if env is None else env
+    raw: dict[str, object] = {}
+    for field in Settings.__struct_fields__:
+        name = next((k for k, v in _ENV.items() if v == field), f"DENTBOOK_{field.upper()}")
+        if name in env:
+            raw[field] = env[name]
+    raw.update(overrides)
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_env_message(str(exc))) from exc
+
+
+def _env_message(message: str) -> str:
+    # msgspec says "Expected `int`, got `str` - at `$.port`"; name the variable instead.
+    if "$." in message:
+        field = message.rsplit("$.", 1)[1].rstrip("`")
+        name = next((k for k, v in _ENV.items() if v == field), f"DENTBOOK_{field.upper()}")
+        return f"{name}: {message.split(' - at ')[0]}"
+    return message

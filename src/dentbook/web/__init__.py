@@ -1,0 +1,1 @@
+"""HTTP: thin route handlers, rendering, and the mapping of failures to answers."""

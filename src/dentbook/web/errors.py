@@ -1,0 +1,86 @@
+"""One place that turns failures into answers: a localized page, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import HTTPException, PermissionDeniedException
+from litestar.response import Template
+
+from dentbook.db import DatabaseUnavailable
+from dentbook.errors import Invalid, NotFound
+from dentbook.web.render import page, request_locale
+
+log = logging.getLogger(__name__)
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext marker's conventional name
+    """Mark a message for extraction; it is translated when rendered."""
+    return message
+
+
+# data-error code -> message shown to the person
+MESSAGES = {
+    "invalid": N_("Something in this request is not valid."),
+    "invalid_week": N_("That week is not a valid date (use YYYY-MM-DD)."),
+    "invalid_start": N_("That start time is not valid."),
+    "forbidden": N_("You are not allowed to do that."),
+    "csrf": N_("This form has expired. Reload the page and try again."),
+    "not_found": N_("We could not find that page, clinic, doctor or visit."),
+    "method": N_("This address does not accept that kind of request."),
+    "too_large": N_("That request is too large."),
+    "too_many_requests": N_("Too many attempts. Please wait a moment and try again."),
+    "unavailable": N_("The service is briefly unavailable. Please try again in a moment."),
+    "internal": N_("Something went wrong on our side. Nothing was charged."),
+}
+_BY_STATUS = {400: "invalid", 403: "forbidden", 404: "not_found", 405: "method",
+              413: "too_large", 429: "too_many_requests", 503: "unavailable"}
+
+
+def error_page(request: Request[Any, Any, Any], status: int, code: str) -> Template:
+    return page(request, "pages/error.html", request_locale(request), status_code=status,
+                status=status, code=code, message=MESSAGES[code])
+
+
+def on_not_found(request: Request[Any, Any, Any], exc: NotFound) -> Template:
+    return error_page(request, 404, "not_found")
+
+
+def on_invalid(request: Request[Any, Any, Any], exc: Invalid) -> Template:
+    code = next(iter(exc.fields.values()), "invalid")
+    return error_page(request, 400, code if code in MESSAGES else "invalid")
+
+
+def on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Template:
+    status = exc.status_code
+    code = _BY_STATUS.get(status, "internal")
+    if isinstance(exc, PermissionDeniedException) and "CSRF" in str(exc.detail):
+        code = "csrf"
+    if status >= 500:
+        log.error("http error %s on %s: %s", status, request.url.path, exc.detail)
+    response = error_page(request, status, code)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+def on_unavailable(request: Request[Any, Any, Any], exc: DatabaseUnavailable) -> Template:
+    log.warning("database unavailable on %s: %s", request.url.path, exc)
+    response = error_page(request, 503, "unavailable")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+def on_crash(request: Request[Any, Any, Any], exc: Exception) -> Template:
+    log.exception("unhandled error on %s", request.url.path)
+    return error_page(request, 500, "internal")
+
+
+HANDLERS: dict[type[Exception] | int, Any] = {
+    NotFound: on_not_found,
+    Invalid: on_invalid,
+    HTTPException: on_http,
+    DatabaseUnavailable: on_unavailable,
+    Exception: on_crash,
+}

@@ -1,0 +1,109 @@
+"""Rendering pages and fragments in the request's language."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
+from litestar import Request
+from litestar.response import Template
+
+from dentbook import i18n
+from dentbook.resources import TEMPLATES_DIR
+
+
+def make_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        day=_with_locale(i18n.format_day),
+        short_day=_with_locale(i18n.format_short_day),
+        long_date=_with_locale(i18n.format_date_long),
+        money=_money,
+    )
+    env.globals.update(time=_time, datetime=_datetime, query=_query)
+    return env
+
+
+def request_locale(request: Request[Any, Any, Any], default: str = "pl") -> str:
+    return i18n.choose(request.query_params.get("lang"), request.cookies.get(i18n.COOKIE),
+                       request.headers.get("accept-language"), default)
+
+
+def page(request: Request[Any, Any, Any], name: str, locale: str, status_code: int = 200,
+         **context: Any) -> Template:
+    """A template response in `locale`; the gettext callables are bound per request."""
+    t = i18n.translations(locale)
+    response = Template(
+        template_name=name,
+        status_code=status_code,
+        context={
+            "locale": locale,
+            "gettext": _formatting(t.gettext),
+            "ngettext": t.ngettext,
+            "_": _formatting(t.gettext),
+            "path": request.url.path,
+            "params": dict(request.query_params),
+            **context,
+        },
+        headers={"Content-Language": locale, "Vary": "Accept-Language, Cookie, HX-Request"},
+    )
+    asked = request.query_params.get("lang")
+    if asked in i18n.LOCALES and request.cookies.get(i18n.COOKIE) != asked:
+        # Remember an explicit choice of language for the next pages.
+        response.set_cookie(i18n.COOKIE, asked, max_age=365 * 24 * 3600, path="/",
+                            samesite="lax", httponly=True,
+                            secure=request.url.scheme == "https")
+    return response
+
+
+def is_htmx(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def _formatting(gettext: Any) -> Any:
+    """gettext that also fills `%(name)s` placeholders: `_("Hi %(n)s", n=name)`."""
+    def translate(message: str, **variables: Any) -> str:
+        text = str(gettext(message))
+        return text % variables if variables else text
+    return translate
+
+
+def _with_locale(fmt: Any) -> Any:
+    @pass_context
+    def apply(ctx: Context, value: Any) -> str:
+        return str(fmt(value, ctx["locale"]))
+    return apply
+
+
+@pass_context
+def _money(ctx: Context, minor: int, currency: str) -> str:
+    return i18n.format_money(minor, currency, ctx["locale"])
+
+
+@pass_context
+def _time(ctx: Context, instant: Any, zone: Any) -> str:
+    return i18n.format_time(instant, zone, ctx["locale"])
+
+
+@pass_context
+def _datetime(ctx: Context, instant: Any, zone: Any) -> str:
+    return i18n.format_datetime(instant, zone, ctx["locale"])
+
+
+@pass_context
+def _query(ctx: Context, path: str | None = None, **changes: Any) -> str:
+    """This page's URL (or `path`) with some query parameters changed or removed."""
+    params: Mapping[str, Any] = ctx["params"]
+    merged = {k: v for k, v in {**params, **changes}.items() if v not in (None, "")}
+    qs = urlencode({k: str(v) for k, v in merged.items()})
+    return (path or ctx["path"]) + (f"?{qs}" if qs else "")
