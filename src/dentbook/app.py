@@ -5,19 +5,21 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from litestar import Litestar, Response
+import stripe
+from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from litestar.types import Message, Scope
 
 from dentbook.db import Database
+from dentbook.payments import make_client
 from dentbook.resources import STATIC_DIR
 from dentbook.settings import Settings, load_settings
-from dentbook.web import errors, health, public
+from dentbook.web import bookings, errors, health, public, webhooks
 from dentbook.web.render import make_environment
 
 CSRF_COOKIE = "csrftoken"
@@ -39,16 +41,20 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         finally:
             await database.close()
 
+    stripe_client = make_client(settings)
+
     # The booking form's answer redirects to Checkout; form-action must allow it.
     csp = CSP.format(checkout=settings.stripe_api_base or "https://checkout.stripe.com")
 
-    def security_headers(response: Response[Any]) -> Response[Any]:
-        h = response.headers
-        h.setdefault("Content-Security-Policy", csp)
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("Referrer-Policy", "same-origin")
-        h.setdefault("X-Frame-Options", "DENY")
-        return response
+    headers = [(b"content-security-policy", csp.encode()),
+               (b"x-content-type-options", b"nosniff"),
+               (b"referrer-policy", b"same-origin"),
+               (b"x-frame-options", b"DENY")]
+
+    async def security_headers(message: Message, scope: Scope) -> None:
+        # At the ASGI level, so static files and error pages get them too.
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), *headers]
 
     return Litestar(
         route_handlers=[
@@ -56,12 +62,16 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             create_static_files_router(path="/static", directories=[STATIC_DIR],
                                        name="static", include_in_schema=False),
             public.directory, public.clinic_page, public.slots_fragment,
+            bookings.book, bookings.booking_return, bookings.booking_cancelled,
+            webhooks.stripe_webhook,
         ],
         dependencies={
             "db": Provide(lambda: database, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False),
+            "stripe_client": Provide(lambda: stripe_client, sync_to_thread=False),
         },
-        signature_namespace={"Database": Database, "Settings": Settings},
+        signature_namespace={"Database": Database, "Settings": Settings,
+                             "StripeClient": stripe.StripeClient},
         template_config=TemplateConfig(
             engine=JinjaTemplateEngine.from_environment(make_environment())),
         csrf_config=CSRFConfig(
@@ -73,7 +83,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             exclude=["/webhooks/stripe"],
         ),
         exception_handlers=errors.HANDLERS,
-        after_request=security_headers,
+        before_send=[security_headers],
         lifespan=[lifespan],
         request_max_body_size=64 * 1024,
         openapi_config=None,

@@ -9,8 +9,8 @@ applies the same rule when a hold is made; the tests check the two agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 

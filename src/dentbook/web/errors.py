@@ -11,30 +11,12 @@ from litestar.response import Template
 
 from dentbook.db import DatabaseUnavailable
 from dentbook.errors import Invalid, NotFound
+from dentbook.web.messages import MESSAGES
 from dentbook.web.render import page, request_locale
 
 log = logging.getLogger(__name__)
 
 
-def N_(message: str) -> str:  # noqa: N802 - the gettext marker's conventional name
-    """Mark a message for extraction; it is translated when rendered."""
-    return message
-
-
-# data-error code -> message shown to the person
-MESSAGES = {
-    "invalid": N_("Something in this request is not valid."),
-    "invalid_week": N_("That week is not a valid date (use YYYY-MM-DD)."),
-    "invalid_start": N_("That start time is not valid."),
-    "forbidden": N_("You are not allowed to do that."),
-    "csrf": N_("This form has expired. Reload the page and try again."),
-    "not_found": N_("We could not find that page, clinic, doctor or visit."),
-    "method": N_("This address does not accept that kind of request."),
-    "too_large": N_("That request is too large."),
-    "too_many_requests": N_("Too many attempts. Please wait a moment and try again."),
-    "unavailable": N_("The service is briefly unavailable. Please try again in a moment."),
-    "internal": N_("Something went wrong on our side. Nothing was charged."),
-}
 _BY_STATUS = {400: "invalid", 403: "forbidden", 404: "not_found", 405: "method",
               413: "too_large", 429: "too_many_requests", 503: "unavailable"}
 

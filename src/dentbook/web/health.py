@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import get
+from litestar.di import NamedDependency
 from litestar.response import Response
 
 from dentbook.db import Database
@@ -14,7 +15,7 @@ async def healthz() -> Response[dict[str, str]]:
 
 
 @get("/readyz", name="readyz")
-async def readyz(db: Database) -> Response[dict[str, str]]:
+async def readyz(db: NamedDependency[Database]) -> Response[dict[str, str]]:
     if await db.ping():
         return Response({"status": "ready"})
     return Response({"status": "database unavailable"}, status_code=503)

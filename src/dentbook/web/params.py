@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from uuid import UUID
 
 from dentbook.errors import Invalid, NotFound
@@ -27,17 +27,6 @@ def optional_week(value: str | None) -> date | None:
         return date.fromisoformat(value) if len(value) == 10 else _bad("week")  # type: ignore[arg-type]
     except ValueError:
         return _bad("week")
-
-
-def instant(value: str, field: str = "start") -> datetime:
-    """An ISO 8601 instant with an explicit offset (a local time alone is ambiguous)."""
-    try:
-        parsed = datetime.fromisoformat(value) if 16 <= len(value) <= 40 else None
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise Invalid({field: "invalid_start"})
-    return parsed
 
 
 def _bad(field: str) -> date:

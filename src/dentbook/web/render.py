@@ -13,6 +13,7 @@ from litestar.response import Template
 
 from dentbook import i18n
 from dentbook.resources import TEMPLATES_DIR
+from dentbook.web.messages import MESSAGES
 
 
 def make_environment() -> Environment:
@@ -30,7 +31,7 @@ def make_environment() -> Environment:
         long_date=_with_locale(i18n.format_date_long),
         money=_money,
     )
-    env.globals.update(time=_time, datetime=_datetime, query=_query)
+    env.globals.update(time=_time, datetime=_datetime, query=_query, messages=MESSAGES)
     return env
 
 

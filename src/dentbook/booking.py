@@ -1,0 +1,187 @@
+"""Booking: validating the patient's form, holding a slot, releasing it, and what the
+patient may see of it afterwards. The guarantees are in `sql/functions.sql: hold_slot`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+import psycopg
+from psycopg.rows import class_row
+
+from dentbook.db import Conn
+from dentbook.errors import Invalid, NotFound, SlotNotOffered, SlotTaken, TooManyHolds
+from dentbook.settings import Settings
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Email = Annotated[str, msgspec.Meta(
+    max_length=254, pattern=r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f.]{2,}$")]
+Phone = Annotated[str, msgspec.Meta(max_length=40, pattern=r"^(\+?[0-9][0-9 ()-]{5,38})?$")]
+Id = Annotated[str, msgspec.Meta(max_length=64)]
+Instant = Annotated[str, msgspec.Meta(min_length=16, max_length=40)]
+
+
+class BookingForm(msgspec.Struct, frozen=True):
+    """The booking form's fields (§5), each validated on its own so every error shows."""
+
+    doctor_id: Id
+    visit_type_id: Id
+    start: Instant
+    name: Text
+    email: Email
+    phone: Phone = ""
+
+
+@dataclass(frozen=True)
+class Hold:
+    booking_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+    hold_expires_at: datetime
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    """A validated form: ids and the instant parsed, text normalised."""
+
+    doctor_id: UUID
+    visit_type_id: UUID
+    start: datetime
+    name: str
+    email: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class BookingView:
+    id: UUID
+    doctor_name: str
+    visit_name_pl: str
+    visit_name_en: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    hold_lapsed: bool
+    payment_processing: bool
+    paid_after_expiry: bool
+    amount_minor: int
+    currency: str
+    stripe_session_id: str | None
+
+    @property
+    def outcome(self) -> str:
+        """What the patient should be told: processing, confirmed, refunded, failed..."""
+        if self.status == "pending":
+            return "expired" if self.hold_lapsed else "processing"
+        return self.status
+
+    def visit_name(self, locale: str) -> str:
+        return self.visit_name_pl if locale == "pl" else self.visit_name_en
+
+
+HOLD_MARGIN_SECONDS = 60
+
+HOLD = """select * from dentbook.hold_slot(%(doctor)s, %(visit)s, %(start)s, %(name)s, %(email)s,
+    %(phone)s, %(ip)s, %(locale)s, %(hold)s, %(notice)s, %(per_email)s, %(per_ip)s)"""
+ATTACH = "select dentbook.attach_checkout_session(%s, %s)"
+RELEASE = "select stripe_session_id from dentbook.release_hold(%s, %s)"
+VIEW = "select * from dentbook.public_booking(%s)"
+
+
+def parse_form(raw: dict[str, Any]) -> BookingRequest:
+    """Validate every field (msgspec constraints), then parse ids and the instant.
+
+    Raises Invalid with one message id per bad field, or NotFound for malformed ids.
+    """
+    values = {k: v.strip() if isinstance(v, str) else v for k, v in raw.items()}
+    errors: dict[str, str] = {}
+    for f in msgspec.structs.fields(BookingForm):
+        value = values.get(f.name, f.default if f.default is not msgspec.NODEFAULT else None)
+        try:
+            msgspec.convert(value, f.type)
+        except msgspec.ValidationError:
+            errors[f.name] = f"invalid_{f.name}" if value not in (None, "") else "required"
+    start = None
+    if "start" not in errors:
+        try:
+            start = datetime.fromisoformat(values["start"])
+        except ValueError:
+            start = None
+        if start is None or start.tzinfo is None or not 2000 <= start.year <= 2200:
+            errors["start"] = "invalid_start"
+    if errors:
+        raise Invalid(errors)
+    try:
+        doctor, visit = UUID(values["doctor_id"]), UUID(values["visit_type_id"])
+    except ValueError:
+        raise NotFound("doctor or visit type") from None
+    assert start is not None
+    return BookingRequest(doctor, visit, start.astimezone(UTC), " ".join(values["name"].split()),
+                   values["email"], values.get("phone") or "")
+
+
+async def hold(conn: Conn, req: BookingRequest, client_ip: str | None, locale: str,
+               settings: Settings) -> Hold:
+    """Hold the slot in this transaction (its clinic already entered at service level)."""
+    ip = None
+    if client_ip:
+        try:
+            ip = str(ipaddress.ip_address(client_ip))
+        except ValueError:
+            ip = None
+    params = {
+        "doctor": req.doctor_id, "visit": req.visit_type_id, "start": req.start,
+        "name": req.name, "email": req.email, "phone": req.phone, "ip": ip, "locale": locale,
+        # One minute over the configured hold, so that Stripe, which wants a Checkout
+        # Session to live at least 30 minutes from its creation, accepts the hold's
+        # expiry as the session's expires_at after the round trip.
+        "hold": timedelta(minutes=settings.hold_minutes, seconds=HOLD_MARGIN_SECONDS),
+        "notice": timedelta(minutes=settings.min_notice_minutes),
+        "per_email": settings.max_holds_per_email, "per_ip": settings.max_holds_per_ip,
+    }
+    try:
+        async with conn.transaction(), conn.cursor(row_factory=class_row(Hold)) as cur:
+            await cur.execute(HOLD, params)
+            row = await cur.fetchone()
+    except (psycopg.errors.ExclusionViolation, psycopg.errors.UniqueViolation):
+        raise SlotTaken() from None
+    except psycopg.Error as exc:
+        raise _mapped(exc) from None
+    assert row is not None
+    return row
+
+
+def _mapped(exc: psycopg.Error) -> Exception:
+    return {
+        "DBK01": SlotNotOffered(),
+        "DBK02": TooManyHolds("email"),
+        "DBK03": TooManyHolds("client"),
+        "DBK04": NotFound("doctor or visit type"),
+    }.get(exc.sqlstate or "", exc)
+
+
+async def attach_session(conn: Conn, booking: UUID, session_id: str) -> bool:
+    row = await (await conn.execute(ATTACH, (booking, session_id))).fetchone()
+    return bool(row and row[0])
+
+
+async def release(conn: Conn, booking: UUID, reason: str) -> str | None:
+    """Release a pending hold; returns its Checkout Session id when there was one."""
+    row = await (await conn.execute(RELEASE, (booking, reason))).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
+async def view(conn: Conn, booking: UUID) -> BookingView:
+    async with conn.cursor(row_factory=class_row(BookingView)) as cur:
+        await cur.execute(VIEW, (booking,))
+        found = await cur.fetchone()
+    if found is None:
+        raise NotFound(str(booking))
+    return found

@@ -1,0 +1,35 @@
+"""Messages shown for failures, keyed by the code in `data-error` / `data-field-error`."""
+
+from __future__ import annotations
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction; it is translated when rendered."""
+    return message
+
+
+MESSAGES = {
+    "invalid": N_("Something in this request is not valid."),
+    "invalid_week": N_("That week is not a valid date (use YYYY-MM-DD)."),
+    "invalid_start": N_("That start time is not valid."),
+    "forbidden": N_("You are not allowed to do that."),
+    "csrf": N_("This form has expired. Reload the page and try again."),
+    "not_found": N_("We could not find that page, clinic, doctor or visit."),
+    "method": N_("This address does not accept that kind of request."),
+    "too_large": N_("That request is too large."),
+    "too_many_requests": N_("Too many attempts. Please wait a moment and try again."),
+    "unavailable": N_("The service is briefly unavailable. Please try again in a moment."),
+    "internal": N_("Something went wrong on our side. Nothing was charged."),
+    "slot_taken": N_("This slot was just taken by someone else. Please choose another time."),
+    "slot_not_offered": N_("This time cannot be booked. Please choose one of the free times."),
+    "too_many_holds": N_("You already hold too many unpaid bookings. Finish paying for one, or "
+                         "wait until it expires, before holding another."),
+    "payment_unavailable": N_("We could not open the payment page, so the time was released. "
+                              "Please try again in a moment."),
+    "required": N_("Please fill this in."),
+    "invalid_name": N_("Please enter your name (up to 200 characters)."),
+    "invalid_email": N_("Please enter a valid e-mail address."),
+    "invalid_phone": N_("Please enter a valid phone number, or leave it empty."),
+    "invalid_doctor_id": N_("Please choose a doctor."),
+    "invalid_visit_type_id": N_("Please choose a visit type."),
+}

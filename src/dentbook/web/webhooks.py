@@ -1,0 +1,32 @@
+"""`POST /webhooks/stripe`: raw body, verified signature, idempotent effects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+from litestar import Request, post
+from litestar.di import NamedDependency
+from litestar.response import Response
+
+from dentbook import payments
+from dentbook.db import Database
+from dentbook.settings import Settings
+
+
+@post("/webhooks/stripe", name="stripe_webhook", status_code=200)
+async def stripe_webhook(request: Request[Any, Any, Any], db: NamedDependency[Database],
+                         settings: NamedDependency[Settings],
+                         stripe_client: NamedDependency[stripe.StripeClient]) -> Response[dict[str, str]]:
+    payload = await request.body()
+    try:
+        event = payments.verify(stripe_client, payload, request.headers.get("stripe-signature"),
+                                settings.stripe_webhook_secret)
+    except payments.BadWebhook as exc:
+        return Response({"error": str(exc)[:200]}, status_code=400)
+    try:
+        outcome = await payments.handle_event(db, stripe_client, settings, event)
+    except stripe.StripeError as exc:
+        # The refund could not be made now; Stripe will deliver the event again.
+        return Response({"error": f"stripe: {exc.user_message or 'unavailable'}"}, status_code=502)
+    return Response({"outcome": outcome})
