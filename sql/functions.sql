@@ -141,33 +141,39 @@ begin
         raise exception 'not an offered slot' using errcode = 'DBK01';
     end if;
 
-    -- Serialise holds per e-mail and per client so the limits hold under concurrency.
-    perform pg_advisory_xact_lock(hashtextextended('hold-email:' || v_tenant || lower(p_email), 0));
-    perform pg_advisory_xact_lock(hashtextextended('hold-ip:' || v_tenant || coalesce(host(p_ip), ''), 0));
-    if (select count(*) from bookings b where b.status = 'pending' and b.hold_expires_at > now()
-        and lower(b.patient_email) = lower(p_email)) >= p_max_per_email then
-        raise exception 'too many holds for this e-mail' using errcode = 'DBK02';
-    end if;
-    if p_ip is not null and (select count(*) from bookings b where b.status = 'pending'
-        and b.hold_expires_at > now() and b.client_ip = p_ip) >= p_max_per_ip then
-        raise exception 'too many holds from this client' using errcode = 'DBK03';
-    end if;
-
     -- Just-in-time expiry: lapsed holds on this interval give way, in this transaction.
     perform set_config('app.audit_detail', 'hold lapsed', true);
     update bookings b set status = 'expired'
     where b.doctor_id = p_doctor and b.status = 'pending' and b.hold_expires_at <= now()
       and b.during && v_during;
 
+    -- The exclusion constraint decides any race for the slot right here.
     perform set_config('app.audit_detail', 'held', true);
-    return query
     insert into bookings as b (tenant_id, doctor_id, visit_type_id, during, hold_expires_at,
                                patient_name, patient_email, patient_phone, client_ip, locale,
                                amount_minor, currency)
     values (v_tenant, p_doctor, p_visit_type, v_during, now() + p_hold,
             p_name, p_email, nullif(p_phone, ''), p_ip, p_locale,
             v_visit.deposit_minor, v_currency)
-    returning b.id, lower(b.during), upper(b.during), b.hold_expires_at, b.amount_minor, b.currency;
+    returning b.id, lower(b.during), upper(b.during), b.hold_expires_at, b.amount_minor, b.currency
+    into booking_id, starts_at, ends_at, hold_expires_at, amount_minor, currency;
+
+    -- Limits, counted after our own insert under a lock per e-mail and per client, so
+    -- concurrent holds from one patient are counted exactly (the lock is taken after
+    -- the insert so that it never decides the race for a slot).
+    perform pg_advisory_xact_lock(hashtextextended('hold-email:' || v_tenant || lower(p_email), 0));
+    if (select count(*) from bookings b where b.status = 'pending' and b.hold_expires_at > now()
+        and lower(b.patient_email) = lower(p_email)) > p_max_per_email then
+        raise exception 'too many holds for this e-mail' using errcode = 'DBK02';
+    end if;
+    if p_ip is not null then
+        perform pg_advisory_xact_lock(hashtextextended('hold-ip:' || v_tenant || host(p_ip), 0));
+        if (select count(*) from bookings b where b.status = 'pending'
+            and b.hold_expires_at > now() and b.client_ip = p_ip) > p_max_per_ip then
+            raise exception 'too many holds from this client' using errcode = 'DBK03';
+        end if;
+    end if;
+    return next;
 end
 $$;
 

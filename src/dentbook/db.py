@@ -53,9 +53,15 @@ class Database:
     @asynccontextmanager
     async def transaction(self, level: Level, tenant: UUID | None = None) -> AsyncIterator[Conn]:
         """One transaction at `level` for `tenant`; commits on success, rolls back on error."""
+        async with self.connection() as conn, begin(conn, level, tenant):
+            yield conn
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Conn]:
+        """A connection kept for several transactions (see `begin`), e.g. around a call
+        to Stripe, so a request never queues for the pool twice."""
         try:
             async with self.pool.connection() as conn:
-                await conn.execute(_ENTER, (level.value, str(tenant) if tenant else ""))
                 yield conn
         except (PoolTimeout, psycopg.OperationalError) as exc:
             raise DatabaseUnavailable(str(exc)) from exc
@@ -67,3 +73,11 @@ class Database:
         except (PoolTimeout, psycopg.Error):
             return False
         return True
+
+
+@asynccontextmanager
+async def begin(conn: Conn, level: Level, tenant: UUID | None = None) -> AsyncIterator[Conn]:
+    """A transaction on `conn` at `level` for `tenant` (both local to the transaction)."""
+    async with conn.transaction():
+        await conn.execute(_ENTER, (level.value, str(tenant) if tenant else ""))
+        yield conn

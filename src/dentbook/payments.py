@@ -14,10 +14,10 @@ from uuid import UUID
 import stripe
 
 from dentbook import booking
-from dentbook.db import Database, Level
+from dentbook.db import Conn, Database, Level, begin
 from dentbook.errors import NotFound, PaymentUnavailable
 from dentbook.settings import Settings
-from dentbook.tenancy import Clinic, enter_clinic, list_visit_types
+from dentbook.tenancy import Clinic, VisitType, enter_clinic, list_visit_types
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,21 @@ async def reserve_and_checkout(db: Database, client: stripe.StripeClient, settin
 
     If Stripe cannot open the session, the hold is released at once.
     """
-    async with db.transaction(Level.SERVICE) as conn:
-        clinic = await enter_clinic(conn, slug)
-        visit = next((v for v in await list_visit_types(conn) if v.id == req.visit_type_id), None)
-        if visit is None:
-            raise NotFound("visit type")
-        hold = await booking.hold(conn, req, client_ip, locale, settings)
+    async with db.connection() as conn:
+        async with begin(conn, Level.SERVICE):
+            clinic = await enter_clinic(conn, slug)
+            visit = next((v for v in await list_visit_types(conn) if v.id == req.visit_type_id),
+                         None)
+            if visit is None:
+                raise NotFound("visit type")
+            hold = await booking.hold(conn, req, client_ip, locale, settings)
+        url = await _checkout(conn, client, settings, clinic, visit, hold, req.email, locale)
+    return Started(clinic, hold, url)
+
+
+async def _checkout(conn: Conn, client: stripe.StripeClient, settings: Settings, clinic: Clinic,
+                    visit: VisitType, hold: booking.Hold, email: str, locale: str) -> str:
+    """Open the Checkout Session for a committed hold; release the hold if Stripe fails."""
     base = f"{settings.base_url}/{clinic.slug}/bookings/{hold.booking_id}"
     params: dict[str, Any] = {
         "mode": "payment",
@@ -79,7 +88,7 @@ async def reserve_and_checkout(db: Database, client: stripe.StripeClient, settin
         "expires_at": int(hold.hold_expires_at.timestamp()),
         "client_reference_id": str(hold.booking_id),
         "metadata": {"booking_id": str(hold.booking_id), "tenant_id": str(clinic.id)},
-        "customer_email": req.email,
+        "customer_email": email,
         "locale": locale,
     }
     try:
@@ -88,12 +97,12 @@ async def reserve_and_checkout(db: Database, client: stripe.StripeClient, settin
     except stripe.StripeError as exc:
         log.error("checkout session failed; releasing the hold",
                   extra={"booking": str(hold.booking_id), "error": str(exc)})
-        async with db.transaction(Level.SERVICE, clinic.id) as conn:
+        async with begin(conn, Level.SERVICE, clinic.id):
             await booking.release(conn, hold.booking_id, "checkout could not be opened")
         raise PaymentUnavailable() from exc
-    async with db.transaction(Level.SERVICE, clinic.id) as conn:
+    async with begin(conn, Level.SERVICE, clinic.id):
         await booking.attach_session(conn, hold.booking_id, session.id)
-    return Started(clinic, hold, str(session.url))
+    return str(session.url)
 
 
 async def cancel(db: Database, client: stripe.StripeClient, slug: str, booking_id: UUID) -> None:
@@ -128,7 +137,7 @@ async def handle_event(db: Database, client: stripe.StripeClient, settings: Sett
     """
     if event.type not in EVENTS:
         return "ignored"
-    session = event.data.object
+    session: dict[str, Any] = event.data.object.to_dict()
     kind = EVENTS[event.type]
     if kind is None:
         paid = session.get("payment_status") in ("paid", "no_payment_required")
