@@ -114,13 +114,14 @@ $$;
 -- Service level -------------------------------------------------------------------
 
 -- Hold a slot for a patient: one transaction, the exclusion constraint decides races.
--- Raises SQLSTATE DBK01 (not an offered slot), DBK02 (too many holds for this e-mail),
+-- Raises SQLSTATE DBK01 (not an offered slot, or beyond the booking window p_window), DBK02 (too many holds for this e-mail),
 -- DBK03 (too many holds from this client), DBK04 (unknown doctor or visit type),
 -- 23P01 (slot taken).
 create function dentbook.hold_slot(
     p_doctor uuid, p_visit_type uuid, p_start timestamptz,
     p_name text, p_email text, p_phone text, p_ip inet, p_locale text,
-    p_hold interval, p_min_notice interval, p_max_per_email integer, p_max_per_ip integer)
+    p_hold interval, p_min_notice interval, p_window interval,
+    p_max_per_email integer, p_max_per_ip integer)
     returns table (booking_id uuid, starts_at timestamptz, ends_at timestamptz,
                    hold_expires_at timestamptz, amount_minor integer, currency text)
     language plpgsql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
@@ -137,7 +138,7 @@ begin
     end if;
     select t.currency into v_currency from tenants t where t.id = v_tenant;
     v_during := tstzrange(p_start, p_start + make_interval(mins => v_visit.duration_minutes), '[)');
-    if not dentbook.slot_is_offered(p_doctor, v_during, p_min_notice) then
+    if p_start > now() + p_window or not dentbook.slot_is_offered(p_doctor, v_during, p_min_notice) then
         raise exception 'not an offered slot' using errcode = 'DBK01';
     end if;
 
@@ -309,7 +310,7 @@ grant execute on function dentbook.public_clinics(), dentbook.public_clinic(text
     dentbook.public_booking(uuid), dentbook.slot_state(uuid, tstzrange)
     to dentbook_anon, dentbook_service, dentbook_staff;
 grant execute on function dentbook.hold_slot(uuid, uuid, timestamptz, text, text, text, inet, text,
-        interval, interval, integer, integer),
+        interval, interval, interval, integer, integer),
     dentbook.attach_checkout_session(uuid, text), dentbook.release_hold(uuid, text),
     dentbook.record_webhook_event(text, text),
     dentbook.apply_payment_event(uuid, text, text, text, text, interval),

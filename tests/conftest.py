@@ -4,9 +4,6 @@ database per test run, clinics made per test, and the app served over real HTTP.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,14 +13,12 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from psycopg.conninfo import make_conninfo
 
 from dentbook import admin, demo
-from dentbook.app import create_app
 from dentbook.embedded import EmbeddedPostgres, default_data_dir
 from dentbook.migrate import migrate
-from dentbook.settings import Settings, load_settings
+from helpers import STRIPE_KEY, WEBHOOK_SECRET, LocalStripe, Server, app_settings, free_port
 
 
 @dataclass(frozen=True)
@@ -33,12 +28,6 @@ class Pg:
     owner: str
     app: str
     server: str  # privileged URL of the maintenance database, for restarts and drops
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -103,97 +92,9 @@ def next_weekday(after_days: int = 2, weekday: int = 2) -> date:
     return d
 
 
-class Server:
-    """The app served by uvicorn in a thread, on a free port: real HTTP."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.app = create_app(settings)
-        self.server = uvicorn.Server(uvicorn.Config(
-            self.app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.port}"
-
-    def start(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
-def app_settings(pg: Pg, **overrides: object) -> Settings:
-    base: dict[str, object] = {
-        "database_url": pg.app, "port": _free_port(), "secret_key": "test-secret",
-        "pool_max": 20,
-    }
-    base.update(overrides)
-    return load_settings({}, **base)
-
-
-STRIPE_KEY = "sk_test_dentbook_tests"
-WEBHOOK_SECRET = "whsec_dentbook_tests"
-
-
-class LocalStripe:
-    """The shipped local Stripe service, served over real HTTP in a thread."""
-
-    def __init__(self, port: int, webhook_url: str) -> None:
-        from dentbook.stripe_local.app import create_app as create_stripe
-        from dentbook.stripe_local.config import LocalStripeConfig
-
-        self.config = LocalStripeConfig(
-            api_key=STRIPE_KEY, port=port, webhook_url=webhook_url, webhook_secret=WEBHOOK_SECRET,
-            async_delay_seconds=0.5, webhook_retry_delays=(0.2, 0.5, 1, 2),
-            expiry_poll_seconds=0.2)
-        self.server = uvicorn.Server(uvicorn.Config(
-            create_stripe(self.config), host="127.0.0.1", port=port, log_config=None))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{port}"
-        self.http = httpx.Client(base_url=self.url, timeout=30,
-                                 headers={"Authorization": f"Bearer {STRIPE_KEY}"})
-
-    def start(self) -> LocalStripe:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("local stripe did not start")
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-    def events(self, session_id: str | None = None) -> list[dict]:
-        found = self.http.get("/_test/events").json()
-        items = found["data"] if isinstance(found, dict) else found
-        if session_id is None:
-            return items
-        return [e for e in items if session_id in str(e)]
-
-    def pay(self, session_id: str, method: str = "card", card: str = "4242424242424242",
-            force: bool = False) -> httpx.Response:
-        return self.http.post(f"/_test/sessions/{session_id}/pay",
-                              data={"method": method, "card": card, "force": "1" if force else ""})
-
-    def refunds(self, payment_intent: str) -> list[dict]:
-        return self.http.get("/v1/refunds", params={"payment_intent": payment_intent}).json()["data"]
-
-
 @pytest.fixture(scope="session")
 def stripe_local_and_server(pg: Pg) -> Iterator[tuple[LocalStripe, Server]]:
-    app_port, stripe_port = _free_port(), _free_port()
+    app_port, stripe_port = free_port(), free_port()
     local = LocalStripe(stripe_port, f"http://127.0.0.1:{app_port}/webhooks/stripe").start()
     app = Server(app_settings(pg, port=app_port, stripe_secret_key=STRIPE_KEY,
                               stripe_webhook_secret=WEBHOOK_SECRET,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import time
 from datetime import datetime, timedelta
@@ -72,4 +73,4 @@ def test_overlapping_visits_of_different_lengths_race_the_same_way(client, serve
     assert codes.count(303) == len(active) and 1 <= len(active) <= 3
     assert codes.count(409) == len(forms) - len(active)
     spans = sorted(active)
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))

@@ -3,26 +3,201 @@ hold → Checkout → signed webhook → confirmed, and everything that can go w
 
 from __future__ import annotations
 
-from helpers import booking_row, csrf_token, form, free_starts, next_week, session_of, wait_for
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from helpers import (
+    STRIPE_KEY,
+    Server,
+    app_settings,
+    booking_row,
+    csrf_token,
+    form,
+    free_port,
+    free_starts,
+    next_week,
+    owner_sql,
+    session_of,
+    wait_for,
+)
 
 
-def _book(client, clinic, visit="short", email="pat@example.com", index=0):
+def _book(client, clinic, visit="short", email="pat@example.com", index=0, start=None):
     doctor = clinic.doctors[0]
-    start = free_starts(client, clinic.slug, doctor, clinic.visits[visit],
-                        next_week(client, clinic.slug))[index]
+    if start is None:
+        start = free_starts(client, clinic.slug, doctor, clinic.visits[visit],
+                            next_week(client, clinic.slug))[index]
     token = csrf_token(client, clinic.slug, doctor, clinic.visits[visit], start)
     return client.post(f"/{clinic.slug}/bookings",
                        data=form(doctor, clinic.visits[visit], start, token, email=email)), start
 
 
-def test_hold_then_checkout_then_webhook_confirms(client, pg, clinic, stripe_local):
+def _status(pg, clinic, session):
+    return booking_row(pg.owner, clinic.id, session)["status"]
+
+
+def _wait_status(pg, clinic, session, status):
+    wait_for(lambda: _status(pg, clinic, session) == status, what=f"booking {status}")
+    return booking_row(pg.owner, clinic.id, session)
+
+
+def _slot_state(client, clinic, start):
+    page = client.get(f"/{clinic.slug}", params={"doctor": str(clinic.doctors[0]),
+                                                  "visit": str(clinic.visits["short"]),
+                                                  "week": next_week(client, clinic.slug)})
+    m = re.search(rf'data-start="{re.escape(start)}" data-state="(\w+)"', page.text)
+    return m.group(1) if m else None
+
+
+def _audit(pg, clinic, booking_id):
+    return owner_sql(pg.owner, clinic.id, "select from_status, to_status from dentbook.booking_events"
+                     " where booking_id = %s order by id", (booking_id,))
+
+
+def test_full_loop_confirms_and_a_replay_changes_nothing(client, pg, clinic, stripe_local):
     r, start = _book(client, clinic)
-    assert r.status_code == 303, r.text[-800:]
+    assert r.status_code == 303, r.text[-500:]
+    assert r.headers["location"].startswith(stripe_local.url + "/pay/cs_")
+    session = session_of(r.headers["location"])
+    assert _status(pg, clinic, session) == "pending"
+    assert _slot_state(client, clinic, start) == "taken"
+    assert stripe_local.pay(session).status_code == 200
+    row = _wait_status(pg, clinic, session, "confirmed")
+    assert row["stripe_payment_intent_id"].startswith("pi_")
+    trail = _audit(pg, clinic, row["id"])
+    assert trail == [(None, "pending"), ("pending", "confirmed")]
+    event = next(e for e in stripe_local.events(session) if e["type"] == "checkout.session.completed")
+    for _ in range(3):
+        stripe_local.http.post(f"/_test/events/{event['id']}/resend")
+    wait_for(lambda: all(e["delivered"] for e in stripe_local.events(session)), what="redelivery")
+    assert _status(pg, clinic, session) == "confirmed"
+    assert _audit(pg, clinic, row["id"]) == trail
+    page = client.get(f"/{clinic.slug}/bookings/{row['id']}/return", params={"session_id": session})
+    assert 'data-outcome="confirmed"' in page.text
+
+
+def test_hosted_page_declined_card_keeps_the_hold(client, pg, clinic, stripe_local):
+    r, _ = _book(client, clinic)
+    session = session_of(r.headers["location"])
+    declined = httpx.post(r.headers["location"], data={"method": "card", "card": "4000 0000 0000 0002"})
+    assert declined.status_code == 402 and 'data-error="card_declined"' in declined.text
+    assert _status(pg, clinic, session) == "pending"
+    paid = httpx.post(r.headers["location"], data={"method": "card", "card": "4242 4242 4242 4242"})
+    assert paid.status_code == 303 and "/return?session_id=" + session in paid.headers["location"]
+    _wait_status(pg, clinic, session, "confirmed")
+
+
+def test_delayed_payment_processing_then_confirmed(client, pg, clinic, stripe_local):
+    r, _ = _book(client, clinic)
+    session = session_of(r.headers["location"])
+    before = booking_row(pg.owner, clinic.id, session)
+    stripe_local.pay(session, method="delayed_success")
+    wait_for(lambda: booking_row(pg.owner, clinic.id, session)["payment_processing"], what="processing")
+    processing = booking_row(pg.owner, clinic.id, session)
+    assert processing["hold_expires_at"] > before["hold_expires_at"]  # kept while money travels
+    page = client.get(f"/{clinic.slug}/bookings/{processing['id']}/return")
+    assert processing["status"] == "confirmed" or 'data-outcome="processing"' in page.text
+    _wait_status(pg, clinic, session, "confirmed")
+
+
+def test_delayed_payment_failure_frees_the_slot(client, pg, clinic, stripe_local):
+    r, start = _book(client, clinic)
+    session = session_of(r.headers["location"])
+    stripe_local.pay(session, method="delayed_failure")
+    row = _wait_status(pg, clinic, session, "failed")
+    assert _slot_state(client, clinic, start) == "free"
+    page = client.get(f"/{clinic.slug}/bookings/{row['id']}/return")
+    assert 'data-outcome="failed"' in page.text
+
+
+def test_expired_session_frees_the_slot(client, pg, clinic, stripe_local):
+    r, start = _book(client, clinic)
+    session = session_of(r.headers["location"])
+    stripe_local.http.post(f"/_test/sessions/{session}/expire_now")
+    _wait_status(pg, clinic, session, "expired")
+    assert _slot_state(client, clinic, start) == "free"
+
+
+def test_cancel_url_releases_the_hold_and_expires_the_session(client, pg, clinic, stripe_local):
+    r, start = _book(client, clinic)
     session = session_of(r.headers["location"])
     row = booking_row(pg.owner, clinic.id, session)
-    assert row["status"] == "pending" and row["stripe_session_id"] == session
-    paid = stripe_local.pay(session)
-    assert paid.status_code in (200, 303), paid.text
-    confirmed = wait_for(lambda: booking_row(pg.owner, clinic.id, session)["status"] == "confirmed",
-                         what="confirmation")
-    assert confirmed
+    page = client.get(f"/{clinic.slug}/bookings/{row['id']}/cancelled")
+    assert page.status_code == 200 and 'data-outcome="released"' in page.text
+    assert _status(pg, clinic, session) == "released"
+    assert _slot_state(client, clinic, start) == "free"
+    remote = stripe_local.http.get(f"/v1/checkout/sessions/{session}").json()
+    assert remote["status"] == "expired"
+    again = client.get(f"/{clinic.slug}/bookings/{row['id']}/cancelled")
+    assert again.status_code == 200 and _status(pg, clinic, session) == "released"
+
+
+def test_late_payment_for_a_lapsed_hold_is_refunded_exactly_once(client, pg, clinic, stripe_local):
+    first, start = _book(client, clinic, email="late@example.com")
+    old = session_of(first.headers["location"])
+    old_row = booking_row(pg.owner, clinic.id, old)
+    owner_sql(pg.owner, clinic.id, "update dentbook.bookings set hold_expires_at = now() - interval"
+              " '1 second' where id = %s", (old_row["id"],))
+    assert _slot_state(client, clinic, start) == "free"
+    second, _ = _book(client, clinic, email="next@example.com", start=start)
+    assert second.status_code == 303  # the lapsed hold gave way just in time
+    new = session_of(second.headers["location"])
+    assert _status(pg, clinic, old) == "expired"
+    # the old session's payment lands late; its webhook arrives three times, concurrently
+    stripe_local.pay(old, force=True)
+    refunded = _wait_status(pg, clinic, old, "refunded")
+    event = next(e for e in stripe_local.events(old) if e["type"] == "checkout.session.completed")
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda _: stripe_local.http.post(f"/_test/events/{event['id']}/resend"), range(3)))
+    wait_for(lambda: all(e["delivered"] for e in stripe_local.events(old)), what="redelivery")
+    refunds = stripe_local.refunds(refunded["stripe_payment_intent_id"])
+    assert len(refunds) == 1 and refunds[0]["id"] == refunded["stripe_refund_id"]
+    assert refunded["paid_after_expiry"] is True
+    assert _status(pg, clinic, new) == "pending"  # the new patient keeps the slot
+    page = client.get(f"/{clinic.slug}/bookings/{refunded['id']}/return")
+    assert 'data-outcome="refunded"' in page.text
+
+
+def test_checkout_failure_releases_the_hold(pg, clinic):
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    app = Server(app_settings(pg, stripe_secret_key=STRIPE_KEY, stripe_webhook_secret="whsec_x",
+                              stripe_api_base=dead, stripe_max_network_retries=1)).start()
+    try:
+        with httpx.Client(base_url=app.url, timeout=60) as c:
+            r, start = _book(c, clinic)
+            assert r.status_code == 503 and 'data-error="payment_unavailable"' in r.text
+            rows = owner_sql(pg.owner, clinic.id, "select status from dentbook.bookings")
+            assert rows == [("released",)]
+            assert _slot_state(c, clinic, start) == "free"
+    finally:
+        app.stop()
+
+
+@pytest.mark.parametrize("token", [None, "", "forged-token-value"])
+def test_booking_without_a_valid_csrf_token_is_refused(client, pg, clinic, token):
+    doctor, visit = clinic.doctors[0], clinic.visits["short"]
+    start = free_starts(client, clinic.slug, doctor, visit, next_week(client, clinic.slug))[0]
+    data = form(doctor, visit, start, token or "")
+    if token is None:
+        del data["_csrf_token"]
+    r = client.post(f"/{clinic.slug}/bookings", data=data)
+    assert r.status_code == 403 and 'data-error="csrf"' in r.text
+    assert owner_sql(pg.owner, clinic.id, "select count(*) from dentbook.bookings") == [(0,)]
+
+
+def test_hold_limits_per_email_and_per_client(client, pg, clinic, server):
+    starts = free_starts(client, clinic.slug, clinic.doctors[0], clinic.visits["short"],
+                         next_week(client, clinic.slug))
+    limit_email = server.settings.max_holds_per_email
+    codes = [_book(client, clinic, email="same@example.com", start=s)[0].status_code
+             for s in starts[:limit_email + 1]]
+    assert codes == [303] * limit_email + [429]
+    limit_ip = server.settings.max_holds_per_ip
+    more = [_book(client, clinic, email=f"o{i}@example.com", start=s)[0]
+            for i, s in enumerate(starts[limit_email + 1:limit_email + 1 + limit_ip])]
+    assert [r.status_code for r in more][-1] == 429 and 'data-error="too_many_holds"' in more[-1].text
+    active = owner_sql(pg.owner, clinic.id, "select count(*) from dentbook.bookings where status = 'pending'")
+    assert active == [(limit_ip,)]

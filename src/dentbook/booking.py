@@ -18,9 +18,9 @@ from dentbook.db import Conn
 from dentbook.errors import Invalid, NotFound, SlotNotOffered, SlotTaken, TooManyHolds
 from dentbook.settings import Settings
 
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f\ufffd]+$")]
 Email = Annotated[str, msgspec.Meta(
-    max_length=254, pattern=r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f.]{2,}$")]
+    max_length=254, pattern=r"^[^@\s\x00-\x1f\ufffd]{1,64}@[^@\s\x00-\x1f\ufffd]+\.[^@\s\x00-\x1f.\ufffd]{2,}$")]
 Phone = Annotated[str, msgspec.Meta(max_length=40, pattern=r"^(\+?[0-9][0-9 ()-]{5,38})?$")]
 Id = Annotated[str, msgspec.Meta(max_length=64)]
 Instant = Annotated[str, msgspec.Meta(min_length=16, max_length=40)]
@@ -89,7 +89,7 @@ class BookingView:
 HOLD_MARGIN_SECONDS = 60
 
 HOLD = """select * from dentbook.hold_slot(%(doctor)s, %(visit)s, %(start)s, %(name)s, %(email)s,
-    %(phone)s, %(ip)s, %(locale)s, %(hold)s, %(notice)s, %(per_email)s, %(per_ip)s)"""
+    %(phone)s, %(ip)s, %(locale)s, %(hold)s, %(notice)s, %(window)s, %(per_email)s, %(per_ip)s)"""
 ATTACH = "select dentbook.attach_checkout_session(%s, %s)"
 RELEASE = "select stripe_session_id from dentbook.release_hold(%s, %s)"
 VIEW = "select * from dentbook.public_booking(%s)"
@@ -145,6 +145,7 @@ async def hold(conn: Conn, req: BookingRequest, client_ip: str | None, locale: s
         "hold": timedelta(minutes=settings.hold_minutes, seconds=HOLD_MARGIN_SECONDS),
         "notice": timedelta(minutes=settings.min_notice_minutes),
         "per_email": settings.max_holds_per_email, "per_ip": settings.max_holds_per_ip,
+        "window": timedelta(weeks=settings.max_weeks_ahead + 1),
     }
     try:
         async with conn.transaction(), conn.cursor(row_factory=class_row(Hold)) as cur:

@@ -81,4 +81,6 @@ def _instant(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else None
+    if parsed.tzinfo is None or not 2000 <= parsed.year <= 2200:
+        return None
+    return parsed.astimezone(UTC)
