@@ -9,8 +9,7 @@ drop function if exists dentbook.public_clinics, dentbook.public_clinic, dentboo
     dentbook.public_visit_types, dentbook.public_working_hours, dentbook.public_days_off,
     dentbook.public_busy, dentbook.public_booking, dentbook.slot_is_offered, dentbook.hold_slot,
     dentbook.attach_checkout_session, dentbook.release_hold, dentbook.apply_payment_event,
-    dentbook.complete_refund, dentbook.record_webhook_event, dentbook.booking_for_payment,
-    dentbook.slot_state cascade;
+    dentbook.complete_refund, dentbook.record_webhook_event cascade;
 
 -- Anonymous level ---------------------------------------------------------------
 
@@ -56,12 +55,13 @@ create function dentbook.public_days_off(p_doctor uuid, p_from date, p_to date)
 as $$ select day from days_off where doctor_id = p_doctor and day between p_from and p_to $$;
 
 -- Time taken on a doctor's calendar: intervals only, nothing about who took them.
--- A hold whose time has run out counts as free even before anyone expires it.
+-- A hold whose time has run out counts as free even before anyone expires it; a
+-- hold's expiry is given so the server can announce the slot free at that instant.
 create function dentbook.public_busy(p_doctor uuid, p_from timestamptz, p_to timestamptz)
-    returns table (during tstzrange)
+    returns table (during tstzrange, hold_expires_at timestamptz)
     language sql stable security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
-    select during from bookings
+    select during, case when status = 'pending' then hold_expires_at end from bookings
     where doctor_id = p_doctor
       and status in ('pending', 'confirmed')
       and (status = 'confirmed' or hold_expires_at > now())
@@ -291,23 +291,12 @@ begin
 end
 $$;
 
--- Is a doctor's interval taken right now? (Used to check a lapsing hold at its instant.)
-create function dentbook.slot_state(p_doctor uuid, p_during tstzrange)
-    returns text
-    language sql stable security definer set search_path = dentbook, pg_catalog, pg_temp
-as $$
-    select case when exists (
-        select from bookings where doctor_id = p_doctor and status in ('pending', 'confirmed')
-          and (status = 'confirmed' or hold_expires_at > now()) and during && p_during)
-    then 'taken' else 'free' end
-$$;
-
 revoke all on all functions in schema dentbook from public;
 grant execute on function dentbook.current_tenant() to dentbook_anon, dentbook_staff, dentbook_service;
 grant execute on function dentbook.public_clinics(), dentbook.public_clinic(text),
     dentbook.public_doctors(), dentbook.public_visit_types(), dentbook.public_working_hours(uuid),
     dentbook.public_days_off(uuid, date, date), dentbook.public_busy(uuid, timestamptz, timestamptz),
-    dentbook.public_booking(uuid), dentbook.slot_state(uuid, tstzrange)
+    dentbook.public_booking(uuid)
     to dentbook_anon, dentbook_service, dentbook_staff;
 grant execute on function dentbook.hold_slot(uuid, uuid, timestamptz, text, text, text, inet, text,
         interval, interval, interval, integer, integer),

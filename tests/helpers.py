@@ -103,7 +103,8 @@ class Server:
         self.settings = settings
         self.app = create_app(settings)
         self.server = uvicorn.Server(uvicorn.Config(
-            self.app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on"))
+            self.app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on",
+            timeout_graceful_shutdown=1))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
@@ -180,3 +181,53 @@ class LocalStripe:
 
     def refunds(self, payment_intent: str) -> list[dict]:
         return self.http.get("/v1/refunds", params={"payment_intent": payment_intent}).json()["data"]
+
+
+class SseClient:
+    """A real SSE client on its own thread: keeps every message (id and data)."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        self.url, self.headers = url, headers or {}
+        self.messages: list[tuple[str | None, str]] = []
+        self.status: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._client = httpx.Client(timeout=httpx.Timeout(60, read=120))
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            with self._client.stream("GET", self.url, headers=self.headers) as r:
+                self.status = r.status_code
+                event_id, data = None, []
+                for line in r.iter_lines():
+                    if self._stop.is_set():
+                        return
+                    if line.startswith("id: "):
+                        event_id = line[4:]
+                    elif line.startswith("data: "):
+                        data.append(line[6:])
+                    elif line == "" and (data or event_id):
+                        self.messages.append((event_id, "\n".join(data)))
+                        event_id, data = None, []
+        except httpx.HTTPError:
+            pass
+
+    def state(self, start: str) -> str | None:
+        """The latest state announced for the cell starting at `start`."""
+        found = None
+        for _, data in self.messages:
+            m = re.search(rf'data-start="{re.escape(start)}" data-state="(\w+)"', data)
+            if m:
+                found = m.group(1)
+        return found
+
+    def wait_state(self, start: str, state: str, timeout: float = 15.0) -> None:
+        wait_for(lambda: self.state(start) == state, timeout, f"{start} {state} over SSE")
+
+    def last_id(self) -> str | None:
+        return next((i for i, _ in reversed(self.messages) if i), None)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._client.close()

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import stripe
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -19,7 +20,8 @@ from dentbook.db import Database
 from dentbook.payments import make_client
 from dentbook.resources import STATIC_DIR
 from dentbook.settings import Settings, load_settings
-from dentbook.web import bookings, errors, health, public, webhooks
+from dentbook.web import bookings, errors, events, health, public, webhooks
+from dentbook.web.events import Live
 from dentbook.web.render import make_environment
 
 CSRF_COOKIE = "csrftoken"
@@ -33,12 +35,17 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     database = db or Database(settings.database_url, min_size=settings.pool_min,
                               max_size=settings.pool_max)
 
+    env = make_environment()
+    live = Live(database, settings, env, settings.database_url)
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await database.open()
+        await live.hub.start()
         try:
             yield
         finally:
+            await live.hub.stop()
             await database.close()
 
     stripe_client = make_client(settings)
@@ -64,16 +71,18 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             public.directory, public.clinic_page, public.slots_fragment,
             bookings.book, bookings.booking_return, bookings.booking_cancelled,
             webhooks.stripe_webhook,
+            events.calendar_events, events.booking_events,
         ],
         dependencies={
             "db": Provide(lambda: database, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "stripe_client": Provide(lambda: stripe_client, sync_to_thread=False),
+            "live": Provide(lambda: live, sync_to_thread=False),
         },
-        signature_namespace={"Database": Database, "Settings": Settings,
+        signature_namespace={"Database": Database, "Settings": Settings, "Live": Live,
                              "StripeClient": stripe.StripeClient},
         template_config=TemplateConfig(
-            engine=JinjaTemplateEngine.from_environment(make_environment())),
+            engine=JinjaTemplateEngine.from_environment(env)),
         csrf_config=CSRFConfig(
             secret=settings.secret_key or secrets.token_urlsafe(32),
             cookie_name=CSRF_COOKIE,
@@ -85,6 +94,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         exception_handlers=errors.HANDLERS,
         before_send=[security_headers],
         lifespan=[lifespan],
+        state=State({"live": live}),
         request_max_body_size=64 * 1024,
         openapi_config=None,
     )

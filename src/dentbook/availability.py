@@ -8,7 +8,7 @@ applies the same rule when a hold is made; the tests check the two agree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 from uuid import UUID
@@ -57,13 +57,15 @@ class Week:
     days: tuple[Day, ...]
     previous: date | None
     next: date | None
+    # Pending holds in the week as (start, end, expires): each frees its time at `expires`.
+    holds: tuple[tuple[datetime, datetime, datetime], ...] = ()
 
 
 T = TypeVar("T", Doctor, VisitType)
 
 HOURS = "select * from dentbook.public_working_hours(%s)"
 DAYS_OFF = "select day from dentbook.public_days_off(%s, %s, %s)"
-BUSY = "select lower(during), upper(during) from dentbook.public_busy(%s, %s, %s)"
+BUSY = "select lower(during), upper(during), hold_expires_at from dentbook.public_busy(%s, %s, %s)"
 
 
 def local_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
@@ -144,9 +146,11 @@ async def load_week(conn: Conn, clinic: Clinic, doctor: Doctor, visit: VisitType
         days_off = {d.day for d in await cur.fetchall()}
     span_from = local_instant(monday, time(0), clinic.zone)
     span_to = local_instant(sunday + timedelta(days=1), time(0), clinic.zone)
-    cur2 = await conn.execute(BUSY, (doctor.id, span_from, span_to))
-    busy = [(s, e) for s, e in await cur2.fetchall()]  # type: ignore[misc]
-    return build_week(monday, clinic, visit, hours, days_off, busy, now, min_notice, first, last)
+    rows = await (await conn.execute(BUSY, (doctor.id, span_from, span_to))).fetchall()
+    busy = [(s, e) for s, e, _ in rows]  # type: ignore[misc]
+    week = build_week(monday, clinic, visit, hours, days_off, busy, now, min_notice, first, last)
+    holds = tuple((s, e, x) for s, e, x in rows if x is not None)  # type: ignore[misc]
+    return replace(week, holds=holds)
 
 
 @dataclass(frozen=True)

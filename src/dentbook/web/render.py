@@ -67,6 +67,14 @@ def page(request: Request[Any, Any, Any], name: str, locale: str, status_code: i
     return response
 
 
+def render_fragment(env: Environment, name: str, locale: str, **context: Any) -> str:
+    """Render a template outside a request (for SSE messages), in `locale`."""
+    t = i18n.translations(locale)
+    return env.get_template(name).render(
+        locale=locale, gettext=_formatting(t.gettext), ngettext=t.ngettext,
+        _=_formatting(t.gettext), path="", params={}, **context)
+
+
 def is_htmx(request: Request[Any, Any, Any]) -> bool:
     return request.headers.get("hx-request") == "true"
 

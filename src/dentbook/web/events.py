@@ -1,0 +1,187 @@
+"""Server-Sent Events: live calendars and the live booking outcome.
+
+Clients watching the same thing share a topic; each change is rendered once per topic
+(slot cells with `hx-swap-oob`, or the outcome box) and the same bytes go to every
+client of it. A connecting client gets the current state first (with an `id:`), so a
+reconnect, with or without Last-Event-ID, always ends up current.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from jinja2 import Environment
+from litestar import Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.types import Receive, Scope, Send
+
+from dentbook import booking
+from dentbook.availability import load_calendar
+from dentbook.db import Database, Level
+from dentbook.errors import Invalid, NotFound
+from dentbook.realtime import Change, Hub, Subscriber, sse
+from dentbook.settings import Settings
+from dentbook.tenancy import enter_clinic
+from dentbook.web.params import optional_uuid, optional_week
+from dentbook.web.render import render_fragment, request_locale
+
+KEEPALIVE = b": keep-alive\n\n"
+HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
+           (b"x-accel-buffering", b"no")]
+
+
+@dataclass(frozen=True)
+class CalendarTopic:
+    slug: str
+    tenant: UUID
+    doctor: UUID
+    visit: UUID
+    monday: date
+    locale: str
+
+
+@dataclass(frozen=True)
+class BookingTopic:
+    slug: str
+    tenant: UUID
+    booking: UUID
+    locale: str
+
+
+class Live:
+    """The hub plus what to send for each kind of topic."""
+
+    def __init__(self, db: Database, settings: Settings, env: Environment, listen_url: str) -> None:
+        self.db, self.settings, self.env = db, settings, env
+        self.hub = Hub(listen_url, self.on_change, self.on_resync)
+        self.keepalive_seconds = 15.0
+        self.send_timeout_seconds = 10.0
+
+    async def on_change(self, change: Change) -> None:
+        for topic in list(self.hub.topics):
+            if (isinstance(topic, CalendarTopic) and topic.tenant == change.tenant
+                    and topic.doctor == change.doctor):
+                message = await self.calendar(topic, (change.start, change.end))
+                if message:
+                    self.hub.publish(topic, message)
+            elif isinstance(topic, BookingTopic) and topic.booking == change.booking:
+                self.hub.publish(topic, await self.outcome(topic))
+
+    async def on_resync(self) -> None:
+        for topic in list(self.hub.topics):
+            if isinstance(topic, CalendarTopic):
+                message = await self.calendar(topic)
+                if message:
+                    self.hub.publish(topic, message)
+            elif isinstance(topic, BookingTopic):
+                self.hub.publish(topic, await self.outcome(topic))
+
+    async def calendar(self, topic: CalendarTopic,
+                       around: tuple[datetime, datetime] | None = None) -> bytes | None:
+        """The topic's slot cells (those overlapping `around`, or all), as one message."""
+        async with self.db.transaction(Level.ANON) as conn:
+            clinic = await enter_clinic(conn, topic.slug)
+            cal = await load_calendar(
+                conn, clinic, topic.doctor, topic.visit, topic.monday, datetime.now(UTC),
+                timedelta(minutes=self.settings.min_notice_minutes), self.settings.max_weeks_ahead)
+        if cal.week is None:
+            return None
+        for start, end, expires in cal.week.holds:
+            self.hub.schedule_lapse(Change(clinic.id, topic.doctor, UUID(int=0), start, end,
+                                           "pending", expires))
+        slots = [s for d in cal.week.days for s in d.slots
+                 if around is None or (s.start < around[1] and around[0] < s.end)]
+        if not slots and around is not None:
+            return None
+        html = render_fragment(self.env, "fragments/slot_updates.html", topic.locale, cal=cal,
+                               clinic=clinic, slots=slots)
+        return sse(self.hub.next_id(), html)
+
+    async def outcome(self, topic: BookingTopic) -> bytes:
+        async with self.db.transaction(Level.ANON) as conn:
+            clinic = await enter_clinic(conn, topic.slug)
+            view = await booking.view(conn, topic.booking)
+        html = render_fragment(self.env, "fragments/booking_outcome.html", topic.locale,
+                               clinic=clinic, booking=view, oob=True)
+        return sse(self.hub.next_id(), html)
+
+    async def stream(self, send: Send, receive: Receive, topic: Any, first: bytes) -> None:
+        """Serve one client until it leaves, falls too far behind, or we shut down."""
+        sub = self.hub.subscribe(topic)
+        watcher = asyncio.create_task(_watch_disconnect(receive, sub))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+            message: bytes | None = first
+            while message is not None:
+                await asyncio.wait_for(
+                    send({"type": "http.response.body", "body": message, "more_body": True}),
+                    self.send_timeout_seconds)
+                try:
+                    message = await asyncio.wait_for(sub.queue.get(), self.keepalive_seconds)
+                except TimeoutError:
+                    message = KEEPALIVE
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except (TimeoutError, OSError):
+            pass  # a client that stopped reading: it will reconnect and be resynced
+        finally:
+            watcher.cancel()
+            self.hub.unsubscribe(topic, sub)
+
+
+async def _watch_disconnect(receive: Receive, sub: Subscriber) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    sub.close()
+
+
+class EventStream(Response[None]):
+    """A response that hands the raw ASGI channel to `Live.stream` (no buffering)."""
+
+    def __init__(self, live: Live, topic: Any, first: bytes) -> None:
+        super().__init__(content=None)
+        self.live, self.topic, self.first = live, topic, first
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            await self.live.stream(send, receive, self.topic, self.first)
+        return app
+
+
+@get("/{slug:str}/events", name="calendar_events")
+async def calendar_events(request: Request[Any, Any, Any], live: NamedDependency[Live],
+                          slug: FromPath[str]) -> EventStream:
+    q = request.query_params
+    doctor = optional_uuid(q.get("doctor"), "doctor")
+    if doctor is None:
+        raise NotFound("doctor")
+    visit = optional_uuid(q.get("visit"), "visit")
+    week = optional_week(q.get("week"))
+    async with live.db.transaction(Level.ANON) as conn:
+        clinic = await enter_clinic(conn, slug)
+        cal = await load_calendar(conn, clinic, doctor, visit, week, datetime.now(UTC),
+                                  timedelta(0), live.settings.max_weeks_ahead)
+    if cal.visit is None or cal.week is None:
+        raise NotFound("visit")
+    topic = CalendarTopic(slug, clinic.id, doctor, cal.visit.id, cal.week.monday,
+                          request_locale(request, clinic.default_locale))
+    return EventStream(live, topic, await live.calendar(topic) or b"")
+
+
+@get("/{slug:str}/bookings/{booking_id:str}/events", name="booking_events")
+async def booking_events(request: Request[Any, Any, Any], live: NamedDependency[Live],
+                         slug: FromPath[str], booking_id: FromPath[str]) -> EventStream:
+    found = optional_uuid(booking_id, "booking")
+    if found is None:
+        raise Invalid({"booking": "invalid"})
+    async with live.db.transaction(Level.ANON) as conn:
+        clinic = await enter_clinic(conn, slug)
+        await booking.view(conn, found)
+    topic = BookingTopic(slug, clinic.id, found, request_locale(request, clinic.default_locale))
+    return EventStream(live, topic, await live.outcome(topic))
