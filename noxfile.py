@@ -6,24 +6,23 @@ import nox
 
 nox.options.sessions = ["lint", "test"]
 nox.options.reuse_existing_virtualenvs = True
-PYTHON = "3.11"
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def serve(session: nox.Session) -> None:
     """Run the app: embedded PostgreSQL, demo data, local Stripe, http://127.0.0.1:8000."""
     session.install("-e", ".")
     session.run("dentbook", "serve", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def test(session: nox.Session) -> None:
     """The test suite (DATABASE_URL: a privileged URL of a server; else the embedded one)."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint) and mypy (types) on the code."""
     session.install("-e", ".[lint]")
@@ -31,14 +30,14 @@ def lint(session: nox.Session) -> None:
     session.run("mypy")
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def migrate(session: nox.Session) -> None:
     """Apply sql/ to DATABASE_URL (privileged), or to the embedded database."""
     session.install("-e", ".")
     session.run("dentbook", "migrate")
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def i18n(session: nox.Session) -> None:
     """Extract messages and merge them into locales/{pl,en} (then translate pl)."""
     session.install("-e", ".")
