@@ -26,7 +26,7 @@ def test(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (lint) and mypy (types) on the code."""
     session.install("-e", ".[lint]")
-    session.run("ruff", "check", "src", "tests", "bench", "noxfile.py")
+    session.run("ruff", "check", ".")
     session.run("mypy")
 
 

@@ -190,6 +190,7 @@ class SseClient:
         self.url, self.headers = url, headers or {}
         self.messages: list[tuple[str | None, str]] = []
         self.status: int | None = None
+        self._response: httpx.Response | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._client = httpx.Client(timeout=httpx.Timeout(60, read=120))
@@ -198,7 +199,7 @@ class SseClient:
     def _run(self) -> None:
         try:
             with self._client.stream("GET", self.url, headers=self.headers) as r:
-                self.status = r.status_code
+                self.status, self._response = r.status_code, r
                 event_id, data = None, []
                 for line in r.iter_lines():
                     if self._stop.is_set():
@@ -230,4 +231,7 @@ class SseClient:
 
     def close(self) -> None:
         self._stop.set()
+        if self._response is not None:
+            self._response.close()
         self._client.close()
+        self._thread.join(5)

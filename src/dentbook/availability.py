@@ -146,11 +146,11 @@ async def load_week(conn: Conn, clinic: Clinic, doctor: Doctor, visit: VisitType
         days_off = {d.day for d in await cur.fetchall()}
     span_from = local_instant(monday, time(0), clinic.zone)
     span_to = local_instant(sunday + timedelta(days=1), time(0), clinic.zone)
-    rows = await (await conn.execute(BUSY, (doctor.id, span_from, span_to))).fetchall()
-    busy = [(s, e) for s, e, _ in rows]  # type: ignore[misc]
-    week = build_week(monday, clinic, visit, hours, days_off, busy, now, min_notice, first, last)
-    holds = tuple((s, e, x) for s, e, x in rows if x is not None)  # type: ignore[misc]
-    return replace(week, holds=holds)
+    rows: list[tuple[datetime, datetime, datetime | None]] = await (  # type: ignore[assignment]
+        await conn.execute(BUSY, (doctor.id, span_from, span_to))).fetchall()
+    grid = build_week(monday, clinic, visit, hours, days_off, [(s, e) for s, e, _ in rows], now,
+                      min_notice, first, last)
+    return replace(grid, holds=tuple((s, e, x) for s, e, x in rows if x is not None))
 
 
 @dataclass(frozen=True)

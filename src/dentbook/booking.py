@@ -19,8 +19,10 @@ from dentbook.errors import Invalid, NotFound, SlotNotOffered, SlotTaken, TooMan
 from dentbook.settings import Settings
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f\ufffd]+$")]
+_NOT_IN_ADDRESS = r"[^@\s\x00-\x1f\ufffd]"
 Email = Annotated[str, msgspec.Meta(
-    max_length=254, pattern=r"^[^@\s\x00-\x1f\ufffd]{1,64}@[^@\s\x00-\x1f\ufffd]+\.[^@\s\x00-\x1f.\ufffd]{2,}$")]
+    max_length=254,
+    pattern=rf"^{_NOT_IN_ADDRESS}{{1,64}}@{_NOT_IN_ADDRESS}+\.[^@\s\x00-\x1f.\ufffd]{{2,}}$")]
 Phone = Annotated[str, msgspec.Meta(max_length=40, pattern=r"^(\+?[0-9][0-9 ()-]{5,38})?$")]
 Id = Annotated[str, msgspec.Meta(max_length=64)]
 Instant = Annotated[str, msgspec.Meta(min_length=16, max_length=40)]

@@ -5,11 +5,13 @@ Loading is idempotent: what exists is left as it is, what is missing is added.
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from dentbook import admin
 
-CLINICS = {
+CLINICS: dict[str, dict[str, Any]] = {
     "klinika-alfa": {
         "name": "Klinika Alfa",
         "doctors": ["dr Anna Nowak", "dr Piotr Kowalski"],
@@ -41,7 +43,7 @@ def load(url: str) -> None:
                 admin.add_doctor(url, slug, str(doctor), HOURS)
             except admin.AdminError:
                 pass
-        for name_pl, name_en, minutes, deposit in c["visits"]:  # type: ignore[misc]
+        for name_pl, name_en, minutes, deposit in c["visits"]:
             try:
                 admin.add_visit_type(url, slug, name_pl, name_en, minutes, deposit)
             except admin.AdminError:

@@ -93,7 +93,8 @@ async def _checkout(conn: Conn, client: stripe.StripeClient, settings: Settings,
     }
     try:
         session = await client.v1.checkout.sessions.create_async(
-            params, {"idempotency_key": f"dentbook-checkout-{hold.booking_id}"})
+            params,  # type: ignore[arg-type]
+            {"idempotency_key": f"dentbook-checkout-{hold.booking_id}"})
     except stripe.StripeError as exc:
         log.error("checkout session failed; releasing the hold",
                   extra={"booking": str(hold.booking_id), "error": str(exc)})
@@ -161,8 +162,9 @@ async def handle_event(db: Database, client: stripe.StripeClient, settings: Sett
             timedelta(hours=settings.processing_hold_hours)))).fetchone()
         outcome = str(row[0]) if row else "noop"
         if outcome == "refund":
+            assert row is not None
             refund = await client.v1.refunds.create_async(
-                {"payment_intent": str(row[1]), "reason": "requested_by_customer",  # type: ignore[index]
+                {"payment_intent": str(row[1]), "reason": "requested_by_customer",
                  "metadata": {"booking_id": str(booking_id), "tenant_id": str(tenant)}},
                 {"idempotency_key": f"dentbook-refund-{booking_id}"})
             await conn.execute(COMPLETE_REFUND, (booking_id, refund.id))

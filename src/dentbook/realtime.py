@@ -99,7 +99,8 @@ class Hub:
         self.sequence = 0
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._timers: dict[tuple[UUID, datetime], asyncio.TimerHandle] = {}
+        self._pending: set[asyncio.Task[None]] = set()
+        self._timers: dict[tuple[UUID, datetime, datetime], asyncio.TimerHandle] = {}
 
     def next_id(self) -> str:
         self.sequence += 1
@@ -143,7 +144,7 @@ class Hub:
         """At the hold's expiry instant, recheck its slot (no cron, no worker)."""
         if change.expires is None or change.status != "pending":
             return
-        key = (change.booking, change.expires)
+        key = (change.doctor, change.start, change.expires)
         if key in self._timers:
             return
         loop = asyncio.get_running_loop()
@@ -153,7 +154,9 @@ class Hub:
             self._timers.pop(key, None)
             lapse = Change(change.tenant, change.doctor, change.booking, change.start, change.end,
                            "lapsed", change.expires)
-            asyncio.ensure_future(self._deliver(lapse))
+            task = asyncio.ensure_future(self._deliver(lapse))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
         self._timers[key] = loop.call_later(delay, fire)
 

@@ -29,8 +29,8 @@ LOCAL_STRIPE_KEY = "sk_test_dentbook_local"
 
 
 def serve(workers: int = 1, host: str | None = None, port: int | None = None) -> int:
-    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-    settings = load_settings(**overrides)
+    overrides: dict[str, object] = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    settings = load_settings(None, **overrides)
     env: dict[str, str] = {"DENTBOOK_HOST": settings.host, "DENTBOOK_PORT": str(settings.port)}
     data_dir = Path(settings.data_dir) if settings.data_dir else default_data_dir()
     server = stripe = None

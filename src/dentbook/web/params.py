@@ -13,7 +13,7 @@ def optional_uuid(value: str | None, field: str) -> UUID | None:
     if value in (None, ""):
         return None
     try:
-        if len(value) <= 36:  # type: ignore[arg-type]
+        if value is not None and len(value) <= 36:
             return UUID(value)
     except ValueError:
         pass
@@ -24,7 +24,7 @@ def optional_week(value: str | None) -> date | None:
     if value in (None, ""):
         return None
     try:
-        return date.fromisoformat(value) if len(value) == 10 else _bad("week")  # type: ignore[arg-type]
+        return date.fromisoformat(value) if value and len(value) == 10 else _bad("week")
     except ValueError:
         return _bad("week")
 
