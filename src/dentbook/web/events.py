@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from jinja2 import Environment
@@ -32,6 +33,8 @@ from dentbook.web.params import optional_uuid, optional_week
 from dentbook.web.render import render_fragment, request_locale
 
 KEEPALIVE = b": keep-alive\n\n"
+T = TypeVar("T")
+FRESH_SECONDS = 30.0  # how long a calendar's current state may be served to newcomers
 HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
            (b"x-accel-buffering", b"no")]
 
@@ -62,8 +65,41 @@ class Live:
         self.hub = Hub(listen_url, self.on_change, self.on_resync)
         self.keepalive_seconds = 15.0
         self.send_timeout_seconds = 10.0
+        # A crowd opening the same calendar costs one database read and one render, not
+        # one each: subscription requests map to topics, and each topic's current cells
+        # are kept until a change touches its doctor (or they are 30 s old).
+        self._topics: dict[tuple[Any, ...], tuple[float, asyncio.Future[CalendarTopic]]] = {}
+        self._current: dict[CalendarTopic, tuple[float, asyncio.Future[bytes]]] = {}
+
+    async def topic_for(self, key: tuple[Any, ...],
+                        resolve: Callable[[], Awaitable[CalendarTopic]]) -> CalendarTopic:
+        loop = asyncio.get_running_loop()
+        known = self._topics.get(key)
+        if known is not None and loop.time() - known[0] < FRESH_SECONDS:
+            return await asyncio.shield(known[1])
+        if len(self._topics) > 10_000:
+            self._topics.clear()
+        return await _shared(self._topics, key, loop, resolve)
+
+    async def current(self, topic: CalendarTopic) -> bytes:
+        """All of the topic's cells now; call after subscribing, so nothing falls between."""
+        loop = asyncio.get_running_loop()
+        known = self._current.get(topic)
+        if known is not None and loop.time() - known[0] < FRESH_SECONDS:
+            return await asyncio.shield(known[1])
+        if len(self._current) > 10_000:
+            self._current.clear()
+
+        async def compute() -> bytes:
+            return await self.calendar(topic) or b""
+
+        return await _shared(self._current, topic, loop, compute)
 
     async def on_change(self, change: Change) -> None:
+        # Cells computed before this change are stale for newcomers from now on.
+        for stale in [t for t in self._current if t.tenant == change.tenant
+                      and t.doctor == change.doctor]:
+            del self._current[stale]
         for topic in list(self.hub.topics):
             if (isinstance(topic, CalendarTopic) and topic.tenant == change.tenant
                     and topic.doctor == change.doctor):
@@ -74,6 +110,7 @@ class Live:
                 self.hub.publish(topic, await self.outcome(topic))
 
     async def on_resync(self) -> None:
+        self._current.clear()
         for topic in list(self.hub.topics):
             if isinstance(topic, CalendarTopic):
                 message = await self.calendar(topic)
@@ -111,9 +148,9 @@ class Live:
                                clinic=clinic, booking=view, oob=True)
         return sse(self.hub.next_id(), html)
 
-    async def stream(self, send: Send, receive: Receive, topic: Any, first: bytes) -> None:
-        """Serve one client until it leaves, falls too far behind, or we shut down."""
-        sub = self.hub.subscribe(topic)
+    async def stream(self, send: Send, receive: Receive, topic: Any, sub: Subscriber,
+                     first: bytes) -> None:
+        """Serve one subscribed client until it leaves, falls behind, or we shut down."""
         watcher = asyncio.create_task(_watch_disconnect(receive, sub))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
@@ -135,6 +172,22 @@ class Live:
             self.hub.unsubscribe(topic, sub)
 
 
+async def _shared(cache: dict[Any, Any], key: Any, loop: asyncio.AbstractEventLoop,
+                  make: Callable[[], Awaitable[T]]) -> T:
+    """Compute `make()` once for everyone asking for `key` meanwhile; cache the result."""
+    future: asyncio.Future[T] = loop.create_future()
+    cache[key] = (loop.time(), future)
+    try:
+        future.set_result(await make())
+    except BaseException as exc:
+        if cache.get(key, (0, None))[1] is future:
+            del cache[key]
+        future.set_exception(exc)
+        future.exception()  # retrieved: the waiters get it, nobody logs it as lost
+        raise
+    return future.result()
+
+
 async def _watch_disconnect(receive: Receive, sub: Subscriber) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
@@ -144,13 +197,20 @@ async def _watch_disconnect(receive: Receive, sub: Subscriber) -> None:
 class EventStream(Response[None]):
     """A response that hands the raw ASGI channel to `Live.stream` (no buffering)."""
 
-    def __init__(self, live: Live, topic: Any, first: bytes) -> None:
+    def __init__(self, live: Live, topic: Any, first: Callable[[], Awaitable[bytes]]) -> None:
         super().__init__(content=None)
         self.live, self.topic, self.first = live, topic, first
 
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            await self.live.stream(send, receive, self.topic, self.first)
+            # Subscribe before reading the current state: a change in between is queued.
+            sub = self.live.hub.subscribe(self.topic)
+            try:
+                first = await self.first()
+            except BaseException:
+                self.live.hub.unsubscribe(self.topic, sub)
+                raise
+            await self.live.stream(send, receive, self.topic, sub, first)
         return app
 
 
@@ -163,15 +223,21 @@ async def calendar_events(request: Request[Any, Any, Any], live: NamedDependency
         raise NotFound("doctor")
     visit = optional_uuid(q.get("visit"), "visit")
     week = optional_week(q.get("week"))
-    async with live.db.transaction(Level.ANON) as conn:
-        clinic = await enter_clinic(conn, slug)
-        cal = await load_calendar(conn, clinic, doctor, visit, week, datetime.now(UTC),
-                                  timedelta(0), live.settings.max_weeks_ahead)
-    if cal.visit is None or cal.week is None:
-        raise NotFound("visit")
-    topic = CalendarTopic(slug, clinic.id, doctor, cal.visit.id, cal.week.monday,
-                          request_locale(request, clinic.default_locale))
-    return EventStream(live, topic, await live.calendar(topic) or b"")
+
+    async def resolve() -> CalendarTopic:
+        async with live.db.transaction(Level.ANON) as conn:
+            clinic = await enter_clinic(conn, slug)
+            cal = await load_calendar(conn, clinic, doctor, visit, week, datetime.now(UTC),
+                                      timedelta(0), live.settings.max_weeks_ahead)
+        if cal.visit is None or cal.week is None:
+            raise NotFound("visit")
+        return CalendarTopic(slug, clinic.id, doctor, cal.visit.id, cal.week.monday,
+                             request_locale(request, clinic.default_locale))
+
+    key = (slug, doctor, visit, week, q.get("lang"), request.cookies.get("lang"),
+           request.headers.get("accept-language", "")[:64])
+    topic = await live.topic_for(key, resolve)
+    return EventStream(live, topic, lambda: live.current(topic))
 
 
 @get("/{slug:str}/bookings/{booking_id:str}/events", name="booking_events")
@@ -184,4 +250,4 @@ async def booking_events(request: Request[Any, Any, Any], live: NamedDependency[
         clinic = await enter_clinic(conn, slug)
         await booking.view(conn, found)
     topic = BookingTopic(slug, clinic.id, found, request_locale(request, clinic.default_locale))
-    return EventStream(live, topic, await live.outcome(topic))
+    return EventStream(live, topic, lambda: live.outcome(topic))
