@@ -123,7 +123,8 @@ create function dentbook.hold_slot(
     p_hold interval, p_min_notice interval, p_window interval,
     p_max_per_email integer, p_max_per_ip integer)
     returns table (booking_id uuid, starts_at timestamptz, ends_at timestamptz,
-                   hold_expires_at timestamptz, amount_minor integer, currency text)
+                   hold_expires_at timestamptz, amount_minor integer, currency text,
+                   reused boolean, stripe_session_id text)
     language plpgsql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
 declare
@@ -142,6 +143,19 @@ begin
         raise exception 'not an offered slot' using errcode = 'DBK01';
     end if;
 
+    -- The same patient asking again for the very slot they hold (a double click, the
+    -- back button): give them their hold back instead of a "taken" against themselves.
+    return query
+    select b.id, lower(b.during), upper(b.during), b.hold_expires_at, b.amount_minor,
+           b.currency, true, b.stripe_session_id
+    from bookings b
+    where b.doctor_id = p_doctor and b.visit_type_id = p_visit_type and b.during = v_during
+      and b.status = 'pending' and b.hold_expires_at > now() and not b.payment_processing
+      and lower(b.patient_email) = lower(p_email);
+    if found then
+        return;
+    end if;
+
     -- Just-in-time expiry: lapsed holds on this interval give way, in this transaction.
     perform set_config('app.audit_detail', 'hold lapsed', true);
     update bookings b set status = 'expired'
@@ -156,8 +170,10 @@ begin
     values (v_tenant, p_doctor, p_visit_type, v_during, now() + p_hold,
             p_name, p_email, nullif(p_phone, ''), p_ip, p_locale,
             v_visit.deposit_minor, v_currency)
-    returning b.id, lower(b.during), upper(b.during), b.hold_expires_at, b.amount_minor, b.currency
-    into booking_id, starts_at, ends_at, hold_expires_at, amount_minor, currency;
+    returning b.id, lower(b.during), upper(b.during), b.hold_expires_at, b.amount_minor, b.currency,
+              false, null::text
+    into booking_id, starts_at, ends_at, hold_expires_at, amount_minor, currency, reused,
+         stripe_session_id;
 
     -- Limits, counted after our own insert under a lock per e-mail and per client, so
     -- concurrent holds from one patient are counted exactly (the lock is taken after

@@ -22,16 +22,28 @@ begin
     if not exists (select from pg_roles where rolname = 'dentbook_app') then
         create role dentbook_app login noinherit;
     end if;
-    alter role dentbook_app nosuperuser nocreatedb nocreaterole nobypassrls noinherit;
+    -- Only touch shared catalogues when needed: migrations of other databases on the
+    -- same server may run at the same time (advisory locks are per database).
+    if exists (select from pg_roles where rolname = 'dentbook_app' and (rolsuper or rolcreatedb
+               or rolcreaterole or rolbypassrls or rolinherit)) then
+        alter role dentbook_app nosuperuser nocreatedb nocreaterole nobypassrls noinherit;
+    end if;
+    foreach r in array array['dentbook_anon', 'dentbook_staff', 'dentbook_service'] loop
+        if not exists (select from pg_auth_members m join pg_roles g on g.oid = m.roleid
+                       join pg_roles u on u.oid = m.member
+                       where g.rolname = r and u.rolname = 'dentbook_app') then
+            execute format('grant %I to dentbook_app', r);
+        end if;
+    end loop;
+    -- The migrating user must be able to SET ROLE dentbook_owner (PostgreSQL 16+ no
+    -- longer grants that to a role's creator implicitly).
+    if not pg_has_role(current_user, 'dentbook_owner', 'member') then
+        execute format('grant dentbook_owner to %I', current_user);
+    end if;
     execute format('grant create, connect on database %I to dentbook_owner', current_database());
     execute format('grant connect on database %I to dentbook_app', current_database());
     execute format('revoke create on database %I from public', current_database());
 end
 $$;
-
-grant dentbook_anon, dentbook_staff, dentbook_service to dentbook_app;
--- The migrating user must be able to SET ROLE dentbook_owner (PostgreSQL 16+ no longer
--- grants that to a role's creator implicitly).
-grant dentbook_owner to current_user;
 
 create extension if not exists btree_gist;

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import statistics
+from concurrent.futures import ThreadPoolExecutor
 import time
 from datetime import datetime, timedelta
 
@@ -32,6 +33,12 @@ async def _race(url: str, cookies: httpx.Cookies, path: str,
         return await asyncio.gather(*tasks)
 
 
+def _run(coro):
+    """asyncio.run on a fresh thread: another suite (Playwright) may own this thread's loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _active(pg, clinic, doctor) -> list[tuple]:
     return owner_sql(pg.owner, clinic.id,
                      "select lower(during), upper(during) from dentbook.bookings"
@@ -43,7 +50,7 @@ def test_200_concurrent_attempts_on_one_slot_make_one_hold(client, server, pg, c
     start = free_starts(client, clinic.slug, doctor, visit, next_week(client, clinic.slug))[0]
     token = csrf_token(client, clinic.slug, doctor, visit, start)
     forms = [form(doctor, visit, start, token, email=f"p{i}@example.com") for i in range(200)]
-    results = asyncio.run(_race(server.url, client.cookies, f"/{clinic.slug}/bookings", forms))
+    results = _run(_race(server.url, client.cookies, f"/{clinic.slug}/bookings", forms))
     codes = [c for c, _ in results]
     assert codes.count(303) == 1, sorted(set(codes))
     assert codes.count(409) == 199
@@ -66,7 +73,7 @@ def test_overlapping_visits_of_different_lengths_race_the_same_way(client, serve
     token = csrf_token(client, clinic.slug, doctor, short, shorts[0])
     forms = [form(doctor, long, long_start, token, email=f"l{i}@example.com") for i in range(30)]
     forms += [form(doctor, short, shorts[i % 3], token, email=f"s{i}@example.com") for i in range(60)]
-    results = asyncio.run(_race(server.url, client.cookies, f"/{clinic.slug}/bookings", forms))
+    results = _run(_race(server.url, client.cookies, f"/{clinic.slug}/bookings", forms))
     codes = [c for c, _ in results]
     active = _active(pg, clinic, doctor)
     # either the long visit won alone, or up to three short ones did; never an overlap

@@ -201,3 +201,18 @@ def test_hold_limits_per_email_and_per_client(client, pg, clinic, server):
     assert [r.status_code for r in more][-1] == 429 and 'data-error="too_many_holds"' in more[-1].text
     active = owner_sql(pg.owner, clinic.id, "select count(*) from dentbook.bookings where status = 'pending'")
     assert active == [(limit_ip,)]
+
+
+def test_the_same_patient_asking_again_gets_the_same_hold_and_checkout(client, pg, clinic):
+    doctor, visit = clinic.doctors[0], clinic.visits["short"]
+    start = free_starts(client, clinic.slug, doctor, visit, next_week(client, clinic.slug))[0]
+    data = form(doctor, visit, start, csrf_token(client, clinic.slug, doctor, visit, start),
+                email="twice@example.com")
+    first = client.post(f"/{clinic.slug}/bookings", data=data)
+    again = client.post(f"/{clinic.slug}/bookings", data={**data, "email": "Twice@Example.com"})
+    assert first.status_code == again.status_code == 303
+    assert first.headers["location"] == again.headers["location"]
+    rows = owner_sql(pg.owner, clinic.id, "select status from dentbook.bookings")
+    assert rows == [("pending",)]
+    other = client.post(f"/{clinic.slug}/bookings", data={**data, "email": "someone@example.com"})
+    assert other.status_code == 409 and 'data-error="slot_taken"' in other.text

@@ -21,6 +21,7 @@ from dentbook.payments import make_client
 from dentbook.resources import STATIC_DIR
 from dentbook.settings import Settings, load_settings
 from dentbook.web import bookings, errors, events, health, public, webhooks
+from dentbook.web import staff as staff_pages
 from dentbook.web.events import Live
 from dentbook.web.render import make_environment
 
@@ -33,7 +34,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     database = db or Database(settings.database_url, min_size=settings.pool_min,
-                              max_size=settings.pool_max)
+                              max_size=settings.pool_max, timeout=settings.pool_timeout_seconds)
 
     env = make_environment()
     live = Live(database, settings, env, settings.database_url)
@@ -71,7 +72,8 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             public.directory, public.clinic_page, public.slots_fragment,
             bookings.book, bookings.booking_return, bookings.booking_cancelled,
             webhooks.stripe_webhook,
-            events.calendar_events, events.booking_events,
+            staff_pages.login_page, staff_pages.login, staff_pages.logout, staff_pages.dashboard,
+            events.calendar_events, events.booking_events, events.staff_events,
         ],
         dependencies={
             "db": Provide(lambda: database, sync_to_thread=False),

@@ -47,6 +47,8 @@ class Hold:
     hold_expires_at: datetime
     amount_minor: int
     currency: str
+    reused: bool = False  # the same patient's existing hold on this very slot
+    stripe_session_id: str | None = None
 
 
 @dataclass(frozen=True)

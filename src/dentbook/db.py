@@ -32,13 +32,14 @@ _ENTER = "select set_config('role', %s, true), set_config('app.tenant_id', %s, t
 
 
 class Database:
-    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10,
+                 timeout: float = 15.0) -> None:
         self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             url,
             open=False,
             min_size=min_size,
             max_size=max_size,
-            timeout=5.0,
+            timeout=timeout,
             # A connection that died with a database restart is replaced, not handed out.
             check=AsyncConnectionPool.check_connection,
             name="dentbook",

@@ -77,4 +77,7 @@ def format_datetime(instant: datetime, zone: ZoneInfo, locale: str) -> str:
 def format_money(minor: int, currency: str, locale: str) -> str:
     code = currency.upper()
     digits = numbers.get_currency_precision(code)
-    return numbers.format_currency(Decimal(minor).scaleb(-digits), code, locale=locale)
+    # English has no symbol for most currencies and would print "PLN50.00".
+    pattern = "¤\u00a0#,##0" + ("." + "0" * digits if digits else "") if locale == "en" else None
+    return numbers.format_currency(Decimal(minor).scaleb(-digits), code, format=pattern,
+                                   locale=locale, currency_digits=pattern is None)

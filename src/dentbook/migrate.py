@@ -43,6 +43,7 @@ STEPS = (
     Step("schema.sql", repeatable=False),
     Step("rls.sql", repeatable=True),
     Step("functions.sql", repeatable=True),
+    Step("staff.sql", repeatable=True),
 )
 
 _LOCK_KEY = 0x64656E74  # "dent": one migrator at a time per database
@@ -96,7 +97,7 @@ def migrate(url: str) -> list[str]:
     return ran
 
 
-def check_current(conn: psycopg.Connection[object]) -> None:
+def check_current(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     """Raise MigrationError unless the database has exactly the steps this code knows."""
     try:
         applied = _applied(conn)
@@ -111,7 +112,7 @@ def check_current(conn: psycopg.Connection[object]) -> None:
         )
 
 
-def _applied(conn: psycopg.Connection[object]) -> dict[str, str]:
+def _applied(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, str]:
     exists = conn.execute("select to_regclass('dentbook_meta.migrations') is not null").fetchone()
     if not exists or not exists[0]:
         return {}

@@ -70,8 +70,21 @@ async def reserve_and_checkout(db: Database, client: stripe.StripeClient, settin
             if visit is None:
                 raise NotFound("visit type")
             hold = await booking.hold(conn, req, client_ip, locale, settings)
-        url = await _checkout(conn, client, settings, clinic, visit, hold, req.email, locale)
+        url = await _existing_checkout(client, hold) if hold.reused else None
+        if url is None:
+            url = await _checkout(conn, client, settings, clinic, visit, hold, req.email, locale)
     return Started(clinic, hold, url)
+
+
+async def _existing_checkout(client: stripe.StripeClient, hold: booking.Hold) -> str | None:
+    """The open Checkout page of a hold the patient asked for again, if there is one."""
+    if not hold.stripe_session_id:
+        return None
+    try:
+        session = await client.v1.checkout.sessions.retrieve_async(hold.stripe_session_id)
+    except stripe.StripeError:
+        return None
+    return str(session.url) if session.status == "open" and session.url else None
 
 
 async def _checkout(conn: Conn, client: stripe.StripeClient, settings: Settings, clinic: Clinic,

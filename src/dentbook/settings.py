@@ -26,6 +26,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     pool_min: int = 2
     pool_max: int = 10
+    # How long a request waits for a database connection before answering 503.
+    pool_timeout_seconds: float = 15.0
 
     hold_minutes: int = 30
     min_notice_minutes: int = 120
@@ -34,6 +36,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_holds_per_email: int = 2
     # A delayed payment (bank transfer) keeps its slot this long while the money is on its way.
     processing_hold_hours: int = 72
+    # Staff sessions end after this long unused, and this long after sign-in in any case.
+    staff_idle_minutes: int = 30
+    staff_session_hours: int = 12
+    # Failed staff sign-ins allowed per account (e-mail at a clinic) and per client address
+    # inside the window; then 429 until the oldest counted failure leaves the window.
+    staff_login_window_minutes: int = 15
+    staff_login_max_failures: int = 5
+    staff_login_max_failures_per_ip: int = 20
 
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
@@ -51,6 +61,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for name in ("min_notice_minutes", "max_holds_per_ip", "max_holds_per_email"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"DENTBOOK_{name.upper()} must not be negative")
+        for name in ("staff_idle_minutes", "staff_session_hours", "staff_login_window_minutes",
+                     "staff_login_max_failures", "staff_login_max_failures_per_ip"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"DENTBOOK_{name.upper()} must be at least 1")
         if not 1 <= self.max_weeks_ahead <= 104:
             raise SettingsError("DENTBOOK_MAX_WEEKS_AHEAD must be between 1 and 104")
         if self.secure_cookies not in ("auto", "true", "false"):

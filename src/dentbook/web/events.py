@@ -22,7 +22,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.types import Receive, Scope, Send
 
-from dentbook import booking
+from dentbook import booking, staff
 from dentbook.availability import load_calendar
 from dentbook.db import Database, Level
 from dentbook.errors import Invalid, NotFound
@@ -46,6 +46,17 @@ class CalendarTopic:
     doctor: UUID
     visit: UUID
     monday: date
+    locale: str
+
+
+@dataclass(frozen=True)
+class StaffTopic:
+    """A clinic's dashboard with its filters; the rows are rendered at staff level."""
+
+    slug: str
+    tenant: UUID
+    doctor: UUID | None
+    day: date | None
     locale: str
 
 
@@ -108,6 +119,8 @@ class Live:
                     self.hub.publish(topic, message)
             elif isinstance(topic, BookingTopic) and topic.booking == change.booking:
                 self.hub.publish(topic, await self.outcome(topic))
+            elif isinstance(topic, StaffTopic) and topic.tenant == change.tenant:
+                self.hub.publish(topic, await self.appointments(topic))
 
     async def on_resync(self) -> None:
         self._current.clear()
@@ -118,6 +131,17 @@ class Live:
                     self.hub.publish(topic, message)
             elif isinstance(topic, BookingTopic):
                 self.hub.publish(topic, await self.outcome(topic))
+            elif isinstance(topic, StaffTopic):
+                self.hub.publish(topic, await self.appointments(topic))
+
+    async def appointments(self, topic: StaffTopic) -> bytes:
+        """The dashboard's table body, read as staff under row level security."""
+        async with self.db.transaction(Level.STAFF, topic.tenant) as conn:
+            clinic = await enter_clinic(conn, topic.slug)
+            rows = await staff.upcoming(conn, clinic.zone, doctor=topic.doctor, day=topic.day)
+        html = render_fragment(self.env, "fragments/appointments_body.html", topic.locale,
+                               clinic=clinic, appointments=rows, oob=True)
+        return sse(self.hub.next_id(), html)
 
     async def calendar(self, topic: CalendarTopic,
                        around: tuple[datetime, datetime] | None = None) -> bytes | None:
@@ -149,9 +173,12 @@ class Live:
         return sse(self.hub.next_id(), html)
 
     async def stream(self, send: Send, receive: Receive, topic: Any, sub: Subscriber,
-                     first: bytes) -> None:
-        """Serve one subscribed client until it leaves, falls behind, or we shut down."""
+                     first: bytes, lifetime: float | None = None) -> None:
+        """Serve one subscribed client until it leaves, falls behind, we shut down, or
+        `lifetime` seconds pass (the browser then reconnects, and is checked again)."""
         watcher = asyncio.create_task(_watch_disconnect(receive, sub))
+        if lifetime is not None:
+            asyncio.get_running_loop().call_later(lifetime, sub.close)
         try:
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
             message: bytes | None = first
@@ -197,9 +224,10 @@ async def _watch_disconnect(receive: Receive, sub: Subscriber) -> None:
 class EventStream(Response[None]):
     """A response that hands the raw ASGI channel to `Live.stream` (no buffering)."""
 
-    def __init__(self, live: Live, topic: Any, first: Callable[[], Awaitable[bytes]]) -> None:
+    def __init__(self, live: Live, topic: Any, first: Callable[[], Awaitable[bytes]],
+                 lifetime: float | None = None) -> None:
         super().__init__(content=None)
-        self.live, self.topic, self.first = live, topic, first
+        self.live, self.topic, self.first, self.lifetime = live, topic, first, lifetime
 
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -210,7 +238,7 @@ class EventStream(Response[None]):
             except BaseException:
                 self.live.hub.unsubscribe(self.topic, sub)
                 raise
-            await self.live.stream(send, receive, self.topic, sub, first)
+            await self.live.stream(send, receive, self.topic, sub, first, self.lifetime)
         return app
 
 
@@ -251,3 +279,23 @@ async def booking_events(request: Request[Any, Any, Any], live: NamedDependency[
         await booking.view(conn, found)
     topic = BookingTopic(slug, clinic.id, found, request_locale(request, clinic.default_locale))
     return EventStream(live, topic, lambda: live.outcome(topic))
+
+
+STAFF_STREAM_SECONDS = 60.0  # then the browser reconnects and its session is checked again
+
+
+@get("/{slug:str}/staff/events", name="staff_events")
+async def staff_events(request: Request[Any, Any, Any], live: NamedDependency[Live],
+                       slug: FromPath[str]) -> EventStream | Response[str]:
+    async with live.db.transaction(Level.SERVICE) as conn:
+        clinic = await enter_clinic(conn, slug)
+        user = await staff.current_staff(conn, live.settings, request.cookies.get(staff.COOKIE))
+    if user is None:
+        return Response("sign in first", status_code=401, media_type="text/plain",
+                        headers={"Cache-Control": "no-store"})
+    q = request.query_params
+    day = staff.parse_day(q.get("day"))
+    async with live.db.transaction(Level.STAFF, clinic.id) as conn:
+        doctor = staff.parse_doctor(q.get("doctor"), await staff.list_doctors(conn))
+    topic = StaffTopic(slug, clinic.id, doctor, day, request_locale(request, clinic.default_locale))
+    return EventStream(live, topic, lambda: live.appointments(topic), STAFF_STREAM_SECONDS)

@@ -26,10 +26,16 @@ MESSAGES = {
                          "wait until it expires, before holding another."),
     "payment_unavailable": N_("We could not open the payment page, so the time was released. "
                               "Please try again in a moment."),
+    "invalid_fields": N_("Please correct the marked fields."),
     "required": N_("Please fill this in."),
     "invalid_name": N_("Please enter your name (up to 200 characters)."),
     "invalid_email": N_("Please enter a valid e-mail address."),
     "invalid_phone": N_("Please enter a valid phone number, or leave it empty."),
     "invalid_doctor_id": N_("Please choose a doctor."),
     "invalid_visit_type_id": N_("Please choose a visit type."),
+    "login_failed": N_("The e-mail address or the password is not right."),
+    "login_throttled": N_("Too many failed sign-in attempts. Please wait a few minutes and try "
+                          "again."),
+    "invalid_day": N_("That day is not a valid date (use YYYY-MM-DD)."),
+    "invalid_doctor": N_("That doctor does not work at this clinic."),
 }

@@ -70,8 +70,14 @@ async def render_clinic(request: Request[Any, Any, Any], db: Database, settings:
     if chosen_start is not None and cal.week is not None:
         chosen = next((s for d in cal.week.days for s in d.slots if s.start == chosen_start), None)
     name = "fragments/grid.html" if fragment else "pages/clinic.html"
+    extra: dict[str, Any] = {}
+    if form is not None and cal.doctor and cal.visit:
+        # The answer to a POST: links on it (language, weeks) must lead to the page.
+        extra = {"path": f"/{clinic.slug}", "params": {
+            "doctor": str(cal.doctor.id), "visit": str(cal.visit.id), "start": start or ""}}
     return page(request, name, locale, status_code=status_code, cal=cal, clinic=clinic,
-                start=start, chosen=chosen, error=error, fields=fields or {}, form=form or {})
+                start=start, chosen=chosen, error=error, fields=fields or {}, form=form or {},
+                **extra)
 
 
 def _instant(value: str | None) -> datetime | None:

@@ -1,0 +1,120 @@
+"""Webhook storm: every event of a set of bookings delivered many times, shuffled and
+concurrently, to two server processes. The outcome must equal one ordered delivery:
+paid → confirmed, expired → expired, delayed → confirmed/failed, paid after the hold
+lapsed → refunded exactly once; and no 5xx."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from helpers import (STRIPE_KEY, WEBHOOK_SECRET, LocalStripe, Server, app_settings, booking_row,
+                     csrf_token, form, free_port, free_starts, next_week, owner_sql, session_of,
+                     wait_for)
+
+COPIES = 8
+
+
+def _sign(body: bytes) -> dict[str, str]:
+    t = int(time.time())
+    mac = hmac.new(WEBHOOK_SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={t},v1={mac}", "Content-Type": "application/json"}
+
+
+@pytest.fixture
+def two_processes(pg):
+    """A local Stripe that only records events, app process A (thread) and B (subprocess)."""
+    stripe = LocalStripe(free_port(), None).start()
+    a = Server(app_settings(pg, stripe_secret_key=STRIPE_KEY, stripe_webhook_secret=WEBHOOK_SECRET,
+                            stripe_api_base=stripe.url, max_holds_per_ip=100)).start()
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": pg.app, "DENTBOOK_SECRET_KEY": "test-secret",
+           "STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+           "STRIPE_API_BASE": stripe.url}
+    b = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "dentbook.app:create_app_from_env",
+                          "--port", str(port), "--timeout-graceful-shutdown", "1", "--log-level", "warning"],
+                         env=env)
+    b_url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{b_url}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, what="process B")
+    yield stripe, a, b_url
+    b.terminate()
+    b.wait(10)
+    a.stop()
+    stripe.stop()
+
+
+def test_storm_settles_like_one_ordered_delivery(pg, make_clinic, two_processes):
+    stripe, a, b_url = two_processes
+    clinic = make_clinic()
+    doctor, visit = clinic.doctors[0], clinic.visits["short"]
+    plan = ["paid", "paid", "expired", "delayed_success", "delayed_failure", "late", "late"]
+    with httpx.Client(base_url=a.url, timeout=30) as client:
+        starts = free_starts(client, clinic.slug, doctor, visit, next_week(client, clinic.slug))
+        sessions = {}
+        for i, kind in enumerate(plan):
+            data = form(doctor, visit, starts[i], csrf_token(client, clinic.slug, doctor, visit,
+                                                             starts[i]), email=f"s{i}@example.com")
+            r = client.post(f"/{clinic.slug}/bookings", data=data)
+            assert r.status_code == 303
+            sessions[session_of(r.headers["location"])] = kind
+    for session, kind in sessions.items():
+        if kind == "expired":
+            stripe.http.post(f"/_test/sessions/{session}/expire_now")
+        elif kind == "late":
+            owner_sql(pg.owner, clinic.id, "update dentbook.bookings set hold_expires_at = now()"
+                      " - interval '1 second' where stripe_session_id = %s", (session,))
+            stripe.pay(session, force=True)
+        elif kind.startswith("delayed"):
+            stripe.pay(session, method=kind)
+        else:
+            stripe.pay(session)
+    wanted = {"checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed"}
+    wait_for(lambda: len({e["type"] for e in stripe.events() if e["type"] in wanted}) == 2,
+             what="delayed outcomes recorded")
+    events = [e["event"] for e in stripe.events()
+              if e["event"]["data"]["object"]["id"] in sessions]
+    assert len(events) == 9  # 2 paid + 1 expired + 2×2 delayed + 2 late
+    assert all(e["delivered"] is False for e in stripe.events())  # nothing delivered yet
+
+    deliveries = [(url, json.dumps(e).encode()) for e in events for url in (a.url, b_url)
+                  for _ in range(COPIES // 2)]
+    random.Random(7).shuffle(deliveries)
+    with ThreadPoolExecutor(16) as pool, httpx.Client(timeout=60) as http:
+        codes = list(pool.map(lambda d: http.post(f"{d[0]}/webhooks/stripe", content=d[1],
+                                                   headers=_sign(d[1])).status_code, deliveries))
+    assert set(codes) == {200}, sorted(set(codes))
+
+    expected = {"paid": "confirmed", "expired": "expired", "delayed_success": "confirmed",
+                "delayed_failure": "failed", "late": "refunded"}
+    for session, kind in sessions.items():
+        row = booking_row(pg.owner, clinic.id, session)
+        assert row["status"] == expected[kind], (kind, row["status"])
+        if kind == "late":
+            refunds = stripe.refunds(row["stripe_payment_intent_id"])
+            assert len(refunds) == 1 and row["paid_after_expiry"]
+    # the audit trail has each transition once: replays added nothing
+    trail = owner_sql(pg.owner, clinic.id, "select booking_id, from_status, to_status, detail"
+                      " from dentbook.booking_events")
+    assert len(trail) == len(set(trail))
+    most = {"paid": 2, "expired": 2, "delayed_success": 3, "delayed_failure": 3, "late": 3}
+    for session, kind in sessions.items():
+        booking = booking_row(pg.owner, clinic.id, session)["id"]
+        assert sum(1 for t in trail if t[0] == booking) <= most[kind], kind
+    print(f"storm: {len(deliveries)} deliveries of {len(events)} events to 2 processes, "
+          f"{len(sessions)} bookings checked, 0 non-200")

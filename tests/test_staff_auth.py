@@ -1,0 +1,242 @@
+"""Staff sign-in over real HTTP: argon2id passwords, server-side sessions that expire and
+end, CSRF on both forms, throttling that engages and lifts, and no way to tell an unknown
+e-mail from a wrong password."""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+
+import httpx
+from argon2 import PasswordHasher
+
+from dentbook import passwords
+from dentbook.staff import COOKIE
+from helpers import Server, app_settings, owner_sql
+from staff_helpers import (
+    CSRF,
+    PASSWORD,
+    add_staff,
+    digest,
+    login_token,
+    sessions,
+    shift_failures,
+    shift_session,
+    sign_in,
+    signed_in,
+)
+
+
+def _dashboard(client: httpx.Client, slug: str, token: str | None = None) -> httpx.Response:
+    if token is not None:
+        client.cookies.set(COOKIE, token)
+    return client.get(f"/{slug}/staff")
+
+
+def _is_login_redirect(r: httpx.Response, slug: str) -> bool:
+    return r.status_code == 303 and r.headers["location"] == f"/{slug}/staff/login"
+
+
+def test_sign_in_sets_a_session_cookie_and_opens_the_dashboard(client, pg, clinic):
+    email = add_staff(pg, clinic)
+    r = sign_in(client, clinic.slug, email.upper())  # e-mail is case-insensitive
+    assert r.status_code == 303 and r.headers["location"] == f"/{clinic.slug}/staff"
+    cookie = next(v for k, v in r.headers.multi_items()
+                  if k == "set-cookie" and v.startswith(COOKIE + "="))
+    attrs = {a.strip().split("=")[0].lower() for a in cookie.split(";")[1:]}
+    assert {"httponly", "path", "samesite"} <= attrs and "secure" not in attrs
+    assert "Path=/;" in cookie + ";" and "samesite=lax" in cookie.lower()
+    token = client.cookies[COOKIE]
+    assert len(token) >= 43  # ≥ 256 random bits, urlsafe
+    assert sessions(pg, clinic) == [digest(token)]  # only the hash is stored
+    page = client.get(f"/{clinic.slug}/staff")
+    assert page.status_code == 200
+    assert email in page.text and 'id="appointments"' in page.text
+    assert page.headers["cache-control"] == "no-store"
+    again = client.get(f"/{clinic.slug}/staff/login")
+    assert again.status_code == 303 and again.headers["location"] == f"/{clinic.slug}/staff"
+
+
+def test_secure_cookie_when_configured(pg, clinic):
+    app = Server(app_settings(pg, secure_cookies="true")).start()
+    try:
+        email = add_staff(pg, clinic)
+        with httpx.Client(base_url=app.url) as c:
+            # The CSRF cookie is Secure too, so a plain-HTTP client must carry it by hand.
+            page = c.get(f"/{clinic.slug}/staff/login")
+            token = CSRF.search(page.text).group(1)
+            r = c.post(f"/{clinic.slug}/staff/login",
+                       headers={"cookie": f"csrftoken={page.cookies['csrftoken']}"},
+                       data={"email": email, "password": PASSWORD, "_csrf_token": token})
+        assert r.status_code == 303
+        cookie = next(v for k, v in r.headers.multi_items()
+                      if k == "set-cookie" and v.startswith(COOKIE + "="))
+        assert "Secure" in cookie and "HttpOnly" in cookie
+    finally:
+        app.stop()
+
+
+def test_every_sign_in_gets_a_new_id_and_drops_the_old_session(client, pg, clinic):
+    email = add_staff(pg, clinic)
+    first = signed_in(client, clinic.slug, email)
+    second = signed_in(client, clinic.slug, email)
+    assert second != first
+    assert sessions(pg, clinic) == [digest(second)]
+    assert _is_login_redirect(_dashboard(client, clinic.slug, first), clinic.slug)
+
+
+def test_not_signed_in_forged_or_malformed_cookies_go_to_the_login_page(client, pg, clinic):
+    assert _is_login_redirect(client.get(f"/{clinic.slug}/staff"), clinic.slug)
+    add_staff(pg, clinic)
+    for forged in ("A" * 43, "x", "%27%3B%20drop%20table", "A" * 4000):
+        client.cookies.clear()
+        r = client.get(f"/{clinic.slug}/staff", headers={"cookie": f"{COOKIE}={forged}"})
+        assert _is_login_redirect(r, clinic.slug), forged
+    # Filters are not even looked at before the session is.
+    r = client.get(f"/{clinic.slug}/staff", params={"day": "not-a-day"})
+    assert _is_login_redirect(r, clinic.slug)
+
+
+def test_sign_out_ends_the_session_for_good(client, pg, clinic):
+    email = add_staff(pg, clinic)
+    token = signed_in(client, clinic.slug, email)
+    out = client.post(f"/{clinic.slug}/staff/logout",
+                      data={"_csrf_token": login_token(client, clinic.slug)})
+    assert out.status_code == 303 and out.headers["location"] == f"/{clinic.slug}/staff/login"
+    cleared = next(v for k, v in out.headers.multi_items()
+                   if k == "set-cookie" and v.startswith(COOKIE + "="))
+    assert "Max-Age=0" in cleared
+    assert sessions(pg, clinic) == []
+    assert _is_login_redirect(_dashboard(client, clinic.slug, token), clinic.slug)
+
+
+def test_both_forms_refuse_a_missing_or_wrong_csrf_token(client, pg, clinic):
+    email = add_staff(pg, clinic)
+    token = signed_in(client, clinic.slug, email)
+    good = login_token(client, clinic.slug)
+    for data in ({}, {"_csrf_token": "forged"}, {"_csrf_token": good[:-4] + "AAAA"}):
+        r = client.post(f"/{clinic.slug}/staff/logout", data=data)
+        assert r.status_code == 403 and 'data-error="csrf"' in r.text
+        r = client.post(f"/{clinic.slug}/staff/login",
+                        data={"email": email, "password": PASSWORD, **data})
+        assert r.status_code == 403 and 'data-error="csrf"' in r.text
+    # Nothing changed: the session is the same one and still valid, no new one started.
+    assert sessions(pg, clinic) == [digest(token)]
+    assert _dashboard(client, clinic.slug).status_code == 200
+
+
+def test_idle_session_expires_and_use_keeps_it_alive(client, pg, clinic, server):
+    email = add_staff(pg, clinic)
+    token = signed_in(client, clinic.slug, email)
+    idle = server.settings.staff_idle_minutes
+    shift_session(pg, clinic, token, "last_seen_at", f"{idle - 5} minutes")
+    assert _dashboard(client, clinic.slug).status_code == 200  # refreshed on use
+    shift_session(pg, clinic, token, "last_seen_at", f"{idle - 5} minutes")
+    assert _dashboard(client, clinic.slug).status_code == 200
+    shift_session(pg, clinic, token, "last_seen_at", f"{idle} minutes 1 second")
+    assert _is_login_redirect(_dashboard(client, clinic.slug), clinic.slug)
+    assert sessions(pg, clinic) == []  # a lapsed session is deleted, not kept
+
+
+def test_absolute_limit_ends_even_a_busy_session(client, pg, clinic, server):
+    email = add_staff(pg, clinic)
+    token = signed_in(client, clinic.slug, email)
+    row = owner_sql(pg.owner, clinic.id, "select expires_at - created_at from"
+                    " dentbook.staff_sessions where id_hash = %s", (digest(token),))
+    assert row[0][0].total_seconds() == server.settings.staff_session_hours * 3600
+    shift_session(pg, clinic, token, "expires_at", f"{server.settings.staff_session_hours} hours")
+    assert _is_login_redirect(_dashboard(client, clinic.slug), clinic.slug)
+
+
+def test_unknown_email_and_wrong_password_look_and_take_the_same(client, pg, clinic):
+    email = add_staff(pg, clinic)
+    timings: dict[str, list[float]] = {"unknown": [], "wrong": []}
+    bodies: dict[str, str] = {}
+    for i in range(4):  # under the per-account limit of 5
+        for kind in ("unknown", "wrong"):
+            who = f"nobody-{uuid.uuid4().hex[:8]}@example.test" if kind == "unknown" else email
+            token = login_token(client, clinic.slug)
+            began = time.perf_counter()
+            r = client.post(f"/{clinic.slug}/staff/login",
+                            data={"email": who, "password": f"wrong-{i}", "_csrf_token": token})
+            timings[kind].append(time.perf_counter() - began)
+            assert r.status_code == 403 and 'data-error="login_failed"' in r.text
+            bodies[kind] = r.text.replace(who, "EMAIL")
+    assert bodies["unknown"] == bodies["wrong"]
+    ratio = statistics.median(timings["unknown"]) / statistics.median(timings["wrong"])
+    # Without the dummy verification an unknown e-mail answers ~10x faster.
+    assert 0.5 < ratio < 2.0, timings
+    assert COOKIE not in client.cookies
+
+
+def test_account_of_another_clinic_fails_like_a_wrong_password(client, pg, make_clinic):
+    a, b = make_clinic(), make_clinic()
+    email = add_staff(pg, a)
+    here = sign_in(client, b.slug, email)
+    wrong = sign_in(client, b.slug, add_staff(pg, b, email=email.replace("staff", "other")), "nope")
+    assert here.status_code == wrong.status_code == 403
+    assert 'data-error="login_failed"' in here.text
+    assert sessions(pg, b) == [] and COOKIE not in client.cookies
+
+
+def test_invalid_form_input_is_422_with_field_errors(client, clinic):
+    token = login_token(client, clinic.slug)
+    r = client.post(f"/{clinic.slug}/staff/login", data={"email": "", "password": "",
+                                                         "_csrf_token": token})
+    assert r.status_code == 422
+    assert 'data-field-error="email"' in r.text and 'data-field-error="password"' in r.text
+    r = client.post(f"/{clinic.slug}/staff/login", data={"email": "no-at-sign", "password": "x",
+                                                         "_csrf_token": token})
+    assert r.status_code == 422 and 'data-field-error="email"' in r.text
+
+
+def test_unknown_clinic_is_404(client):
+    assert client.get("/no-such-clinic-here/staff/login").status_code == 404
+    assert client.get("/no-such-clinic-here/staff").status_code == 404
+
+
+def test_throttling_per_account_engages_and_lifts(client, pg, clinic, server):
+    email = add_staff(pg, clinic)
+    limit = server.settings.staff_login_max_failures
+    for _ in range(limit):
+        assert sign_in(client, clinic.slug, email, "wrong").status_code == 403
+    # Even the right password is refused now, in the patient's language, with Retry-After.
+    r = sign_in(client, clinic.slug, email, lang="en")
+    assert r.status_code == 429 and 'data-error="login_throttled"' in r.text
+    assert "Too many failed sign-in attempts" in r.text
+    window = server.settings.staff_login_window_minutes * 60
+    assert 0 < int(r.headers["retry-after"]) <= window
+    assert COOKIE not in client.cookies
+    # Another account at the same clinic is not affected.
+    other = add_staff(pg, clinic)
+    assert sign_in(client, clinic.slug, other).status_code == 303
+    shift_failures(pg, clinic, f"{window} seconds")
+    assert sign_in(client, clinic.slug, email).status_code == 303
+    failures = owner_sql(pg.owner, clinic.id, "select count(*) from dentbook.login_failures"
+                         " where email = %s and at > now() - interval '1 day'", (email,))
+    assert failures == [(0,)]  # forgotten after a successful sign-in
+
+
+def test_throttling_per_client_address(client, pg, clinic, server):
+    email = add_staff(pg, clinic)
+    for _ in range(server.settings.staff_login_max_failures_per_ip):
+        r = sign_in(client, clinic.slug, f"guess-{uuid.uuid4().hex[:8]}@example.test", "guess")
+        assert r.status_code == 403
+    r = sign_in(client, clinic.slug, email)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    shift_failures(pg, clinic, f"{server.settings.staff_login_window_minutes} minutes")
+    assert sign_in(client, clinic.slug, email).status_code == 303
+
+
+def test_an_old_hash_is_upgraded_at_sign_in(client, pg, clinic):
+    email = add_staff(pg, clinic)
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    owner_sql(pg.owner, clinic.id, "update dentbook.staff_accounts set password_hash = %s"
+              " where email = %s returning 1", (weak, email))
+    assert passwords.needs_rehash(weak)
+    assert sign_in(client, clinic.slug, email).status_code == 303
+    stored = owner_sql(pg.owner, clinic.id, "select password_hash from dentbook.staff_accounts"
+                       " where email = %s", (email,))[0][0]
+    assert stored != weak and stored.startswith("$argon2id$")
+    assert not passwords.needs_rehash(stored) and passwords.verify(stored, PASSWORD)

@@ -1,0 +1,43 @@
+"""The staff dashboard's live stream: only with a session, only the clinic's own rows."""
+
+from __future__ import annotations
+
+import httpx
+from helpers import SseClient, csrf_token, form, free_starts, next_week, wait_for
+from staff_helpers import add_staff, signed_in
+
+from dentbook.staff import COOKIE as STAFF_COOKIE
+
+
+def _hold(client, clinic, name):
+    doctor, visit = clinic.doctors[0], clinic.visits["short"]
+    start = free_starts(client, clinic.slug, doctor, visit, next_week(client, clinic.slug))[0]
+    r = client.post(f"/{clinic.slug}/bookings", data=form(
+        doctor, visit, start, csrf_token(client, clinic.slug, doctor, visit, start), name=name,
+        email=f"{name.lower()}@example.com"))
+    assert r.status_code == 303
+
+
+def test_stream_requires_a_session(client, clinic):
+    assert client.get(f"/{clinic.slug}/staff/events").status_code == 401
+    r = client.get(f"/{clinic.slug}/staff/events", cookies={STAFF_COOKIE: "x" * 43})
+    assert r.status_code == 401
+
+
+def test_new_holds_appear_live_and_never_another_clinics(pg, server, make_clinic):
+    a, b = make_clinic(), make_clinic()
+    with httpx.Client(base_url=server.url, timeout=30) as staff_browser, \
+            httpx.Client(base_url=server.url, timeout=30) as patient:
+        token = signed_in(staff_browser, a.slug, add_staff(pg, a))
+        sse = SseClient(f"{server.url}/{a.slug}/staff/events",
+                        headers={"Cookie": f"{STAFF_COOKIE}={token}"})
+        try:
+            wait_for(lambda: any("data-empty" in d for _, d in sse.messages), what="first state")
+            _hold(patient, b, "Bravo")
+            _hold(patient, a, "Alfa")
+            wait_for(lambda: any("Alfa" in d for _, d in sse.messages), what="A's new hold")
+            wire = "".join(d for _, d in sse.messages)
+            assert 'data-status="pending"' in wire
+            assert "Bravo" not in wire and "bravo@example.com" not in wire
+        finally:
+            sse.close()
