@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import statistics
-from concurrent.futures import ThreadPoolExecutor
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import httpx

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import httpx
-from helpers import SseClient, csrf_token, form, free_starts, next_week, wait_for
-from staff_helpers import add_staff, signed_in
 
 from dentbook.staff import COOKIE as STAFF_COOKIE
+from helpers import SseClient, csrf_token, form, free_starts, next_week, wait_for
+from staff_helpers import add_staff, signed_in
 
 
 def _hold(client, clinic, name):

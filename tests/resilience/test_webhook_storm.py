@@ -17,9 +17,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from helpers import (STRIPE_KEY, WEBHOOK_SECRET, LocalStripe, Server, app_settings, booking_row,
-                     csrf_token, form, free_port, free_starts, next_week, owner_sql, session_of,
-                     wait_for)
+
+from helpers import (
+    STRIPE_KEY,
+    WEBHOOK_SECRET,
+    LocalStripe,
+    Server,
+    app_settings,
+    booking_row,
+    csrf_token,
+    form,
+    free_port,
+    free_starts,
+    next_week,
+    owner_sql,
+    session_of,
+    wait_for,
+)
 
 COPIES = 8
 
