@@ -9,7 +9,7 @@ drop function if exists dentbook.public_clinics, dentbook.public_clinic, dentboo
     dentbook.public_visit_types, dentbook.public_working_hours, dentbook.public_days_off,
     dentbook.public_busy, dentbook.public_booking, dentbook.slot_is_offered, dentbook.hold_slot,
     dentbook.attach_checkout_session, dentbook.release_hold, dentbook.apply_payment_event,
-    dentbook.complete_refund, dentbook.record_webhook_event cascade;
+    dentbook.complete_refund, dentbook.record_webhook_event, dentbook.lock_calendar cascade;
 
 -- Anonymous level ---------------------------------------------------------------
 
@@ -113,6 +113,16 @@ $$;
 
 -- Service level -------------------------------------------------------------------
 
+-- Every write that puts a row version into the exclusion constraint's index (a hold,
+-- writing its session id, confirming it) first takes this lock for the doctor. The
+-- constraint alone guarantees no overlap; the lock only stops racing writers from
+-- waiting on each other inside the constraint check, which PostgreSQL resolves by
+-- aborting one of them as a deadlock after a second. Holds for one doctor queue; the
+-- loser of a race finds the winner committed and fails at once with 23P01.
+create function dentbook.lock_calendar(p_doctor uuid) returns void
+    language sql volatile set search_path = pg_catalog
+as $$ select pg_advisory_xact_lock(hashtextextended('dentbook-calendar:' || p_doctor::text, 0)) $$;
+
 -- Hold a slot for a patient: one transaction, the exclusion constraint decides races.
 -- Raises SQLSTATE DBK01 (not an offered slot, or beyond the booking window p_window), DBK02 (too many holds for this e-mail),
 -- DBK03 (too many holds from this client), DBK04 (unknown doctor or visit type),
@@ -142,6 +152,8 @@ begin
     if p_start > now() + p_window or not dentbook.slot_is_offered(p_doctor, v_during, p_min_notice) then
         raise exception 'not an offered slot' using errcode = 'DBK01';
     end if;
+
+    perform dentbook.lock_calendar(p_doctor);
 
     -- The same patient asking again for the very slot they hold (a double click, the
     -- back button): give them their hold back instead of a "taken" against themselves.
@@ -198,6 +210,7 @@ create function dentbook.attach_checkout_session(p_booking uuid, p_session text)
     returns boolean
     language sql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
+    select dentbook.lock_calendar(doctor_id) from bookings where id = p_booking;
     with u as (
         update bookings set stripe_session_id = p_session, updated_at = now()
         where id = p_booking and status = 'pending' and stripe_session_id is null
@@ -246,6 +259,7 @@ as $$
 declare
     b bookings;
 begin
+    perform dentbook.lock_calendar(x.doctor_id) from bookings x where x.id = p_booking;
     select * into b from bookings x
     where x.id = p_booking and (x.stripe_session_id = p_session or x.stripe_session_id is null)
     for update;

@@ -91,6 +91,7 @@ class BookingView:
 
 
 HOLD_MARGIN_SECONDS = 60
+HOLD_ATTEMPTS = 3
 
 HOLD = """select * from dentbook.hold_slot(%(doctor)s, %(visit)s, %(start)s, %(name)s, %(email)s,
     %(phone)s, %(ip)s, %(locale)s, %(hold)s, %(notice)s, %(window)s, %(per_email)s, %(per_ip)s)"""
@@ -151,16 +152,23 @@ async def hold(conn: Conn, req: BookingRequest, client_ip: str | None, locale: s
         "per_email": settings.max_holds_per_email, "per_ip": settings.max_holds_per_ip,
         "window": timedelta(weeks=settings.max_weeks_ahead + 1),
     }
-    try:
-        async with conn.transaction(), conn.cursor(row_factory=class_row(Hold)) as cur:
-            await cur.execute(HOLD, params)
-            row = await cur.fetchone()
-    except (psycopg.errors.ExclusionViolation, psycopg.errors.UniqueViolation):
-        raise SlotTaken() from None
-    except psycopg.Error as exc:
-        raise _mapped(exc) from None
-    assert row is not None
-    return row
+    for _ in range(HOLD_ATTEMPTS):
+        try:
+            async with conn.transaction(), conn.cursor(row_factory=class_row(Hold)) as cur:
+                await cur.execute(HOLD, params)
+                row = await cur.fetchone()
+        except psycopg.errors.DeadlockDetected:
+            # Two simultaneous inserts of overlapping holds can each wait for the other
+            # inside the exclusion check; PostgreSQL then aborts one. That one has not lost
+            # yet: the other may still roll back. Its savepoint is gone; ask again.
+            continue
+        except (psycopg.errors.ExclusionViolation, psycopg.errors.UniqueViolation):
+            raise SlotTaken() from None
+        except psycopg.Error as exc:
+            raise _mapped(exc) from None
+        assert row is not None
+        return row
+    raise SlotTaken()
 
 
 def _mapped(exc: psycopg.Error) -> Exception:

@@ -8,14 +8,16 @@ both local to that transaction. Row level security does the rest.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 from uuid import UUID
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 Conn = psycopg.AsyncConnection[tuple[object, ...]]
+T = TypeVar("T")
 
 
 class Level(enum.StrEnum):
@@ -74,6 +76,18 @@ class Database:
         except (PoolTimeout, psycopg.Error):
             return False
         return True
+
+
+async def retry_deadlocks(attempt: Callable[[], Awaitable[T]], tries: int = 3) -> T:
+    """Run `attempt` (one whole transaction) again when PostgreSQL picked it as a
+    deadlock victim. Writing a booking row re-runs the exclusion check, which can wait on
+    a racing insert that waits on us; the victim did nothing wrong and succeeds next time."""
+    for _ in range(tries - 1):
+        try:
+            return await attempt()
+        except psycopg.errors.DeadlockDetected:
+            continue
+    return await attempt()
 
 
 @asynccontextmanager

@@ -76,6 +76,16 @@ class EmbeddedPostgres:
 
     def _prepare_dirs(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.user:
+            # Our own directory: the server's user may pass through it (not list it).
+            self.data_dir.chmod(self.data_dir.stat().st_mode | 0o011)
+            closed = [p for p in self.data_dir.parents if not p.stat().st_mode & 0o001]
+            if closed:
+                raise EmbeddedError(
+                    f"the embedded PostgreSQL runs as the system user {self.user}, which cannot "
+                    f"reach {self.data_dir} because {closed[0]} is closed to other users; set "
+                    "DENTBOOK_DATA_DIR to a directory under /var/lib (we never loosen the "
+                    "permissions of a directory we do not own)")
         for d in (self.pgdata, self.socket_dir):
             d.mkdir(exist_ok=True)
             d.chmod(0o700)
@@ -96,7 +106,6 @@ class EmbeddedPostgres:
         if not (copy / "bin" / "postgres").exists():
             log.info("copying PostgreSQL binaries", extra={"to": str(copy)})
             shutil.copytree(install, copy, dirs_exist_ok=True)
-        self.data_dir.chmod(0o755)
         return copy / "bin"
 
     def _run(self, *args: str | Path, check: bool = True) -> int:

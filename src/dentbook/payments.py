@@ -14,7 +14,7 @@ from uuid import UUID
 import stripe
 
 from dentbook import booking
-from dentbook.db import Conn, Database, Level, begin
+from dentbook.db import Conn, Database, Level, begin, retry_deadlocks
 from dentbook.errors import NotFound, PaymentUnavailable
 from dentbook.settings import Settings
 from dentbook.tenancy import Clinic, VisitType, enter_clinic, list_visit_types
@@ -114,8 +114,11 @@ async def _checkout(conn: Conn, client: stripe.StripeClient, settings: Settings,
         async with begin(conn, Level.SERVICE, clinic.id):
             await booking.release(conn, hold.booking_id, "checkout could not be opened")
         raise PaymentUnavailable() from exc
-    async with begin(conn, Level.SERVICE, clinic.id):
-        await booking.attach_session(conn, hold.booking_id, session.id)
+    async def attach() -> bool:
+        async with begin(conn, Level.SERVICE, clinic.id):
+            return await booking.attach_session(conn, hold.booking_id, session.id)
+
+    await retry_deadlocks(attach)
     return str(session.url)
 
 
@@ -166,7 +169,15 @@ async def handle_event(db: Database, client: stripe.StripeClient, settings: Sett
     payment_intent = session.get("payment_intent")
     if isinstance(payment_intent, dict):
         payment_intent = payment_intent.get("id")
-    async with db.transaction(Level.SERVICE, tenant) as conn:
+    async with db.connection() as conn:
+        return await retry_deadlocks(lambda: _apply(conn, client, settings, event, tenant,
+                                                    booking_id, session, kind, payment_intent))
+
+
+async def _apply(conn: Conn, client: stripe.StripeClient, settings: Settings, event: stripe.Event,
+                 tenant: UUID, booking_id: UUID, session: dict[str, Any], kind: str,
+                 payment_intent: str | None) -> str:
+    async with begin(conn, Level.SERVICE, tenant):
         fresh = await (await conn.execute(RECORD, (event.id, event.type))).fetchone()
         if not fresh or not fresh[0]:
             return "replay"

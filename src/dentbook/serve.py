@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -53,6 +54,9 @@ def serve(workers: int = 1, host: str | None = None, port: int | None = None) ->
             env.update(stripe_env)
         os.environ.update(env)
         log.info("serving", extra={"url": load_settings().base_url, "workers": workers})
+        # uvicorn re-raises SIGTERM once it has shut down; with Python's default handler
+        # that would kill us before the cleanup below stops PostgreSQL and the local Stripe.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
         uvicorn.run("dentbook.app:create_app_from_env", factory=True, host=settings.host,
                     port=settings.port, workers=workers, log_config=None,
                     timeout_graceful_shutdown=3, server_header=False)
@@ -63,6 +67,10 @@ def serve(workers: int = 1, host: str | None = None, port: int | None = None) ->
         if server is not None:
             server.stop()
     return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _secret(data_dir: Path, external: str) -> str:
