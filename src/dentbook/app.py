@@ -16,6 +16,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import Message, Scope
 
+from dentbook import logs
 from dentbook.db import Database
 from dentbook.payments import make_client
 from dentbook.resources import STATIC_DIR
@@ -99,9 +100,12 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         state=State({"live": live}),
         request_max_body_size=64 * 1024,
         openapi_config=None,
+        logging_config=None,  # ours: JSON lines (dentbook.logs)
     )
 
 
 def create_app_from_env() -> Litestar:
     """Factory for `uvicorn --factory` workers: settings come from the environment."""
-    return create_app(load_settings())
+    settings = load_settings()
+    logs.configure(settings.log_level)  # worker processes start with no logging set up
+    return create_app(settings)
