@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import socket
 import threading
@@ -53,6 +55,25 @@ def form(doctor: UUID, visit: UUID, start: str, token: str, email: str = "pat@ex
          name: str = "Pat Patient", phone: str = "") -> dict[str, str]:
     return {"doctor_id": str(doctor), "visit_type_id": str(visit), "start": start, "name": name,
             "email": email, "phone": phone, "_csrf_token": token}
+
+
+def book(client: httpx.Client, clinic: Any, visit: str = "short", email: str = "pat@example.com",
+         index: int = 0, start: str | None = None, name: str = "Pat Patient") -> tuple[httpx.Response, str]:
+    """Open the booking form for a slot of next week (or `start`) and submit it."""
+    doctor = clinic.doctors[0]
+    if start is None:
+        start = free_starts(client, clinic.slug, doctor, clinic.visits[visit],
+                            next_week(client, clinic.slug))[index]
+    token = csrf_token(client, clinic.slug, doctor, clinic.visits[visit], start)
+    return client.post(f"/{clinic.slug}/bookings", data=form(
+        doctor, clinic.visits[visit], start, token, email=email, name=name)), start
+
+
+def stripe_signature(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> dict[str, str]:
+    """Headers signing `payload` as Stripe does: v1 = HMAC-SHA256(secret, "{t}.{body}")."""
+    t = int(time.time()) if at is None else at
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={t},v1={mac}", "Content-Type": "application/json"}
 
 
 def session_of(location: str) -> str:

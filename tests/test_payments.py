@@ -13,6 +13,7 @@ from helpers import (
     STRIPE_KEY,
     Server,
     app_settings,
+    book,
     booking_row,
     csrf_token,
     form,
@@ -25,14 +26,8 @@ from helpers import (
 )
 
 
-def _book(client, clinic, visit="short", email="pat@example.com", index=0, start=None):
-    doctor = clinic.doctors[0]
-    if start is None:
-        start = free_starts(client, clinic.slug, doctor, clinic.visits[visit],
-                            next_week(client, clinic.slug))[index]
-    token = csrf_token(client, clinic.slug, doctor, clinic.visits[visit], start)
-    return client.post(f"/{clinic.slug}/bookings",
-                       data=form(doctor, clinic.visits[visit], start, token, email=email)), start
+def _book(client, clinic, **kwargs):
+    return book(client, clinic, **kwargs)
 
 
 def _status(pg, clinic, session):

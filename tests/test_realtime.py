@@ -16,9 +16,8 @@ import pytest
 
 from helpers import (
     SseClient,
+    book,
     booking_row,
-    csrf_token,
-    form,
     free_port,
     free_starts,
     next_week,
@@ -34,10 +33,7 @@ def _events_url(base, clinic, week, visit="short"):
 
 
 def _hold(client, clinic, start, email="live@example.com", name="Ann Secret"):
-    doctor, visit = clinic.doctors[0], clinic.visits["short"]
-    token = csrf_token(client, clinic.slug, doctor, visit, start)
-    r = client.post(f"/{clinic.slug}/bookings",
-                    data=form(doctor, visit, start, token, email=email, name=name))
+    r, _ = book(client, clinic, start=start, email=email, name=name)
     assert r.status_code == 303, r.text[-300:]
     return session_of(r.headers["location"])
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 import httpx
 
 from dentbook.staff import COOKIE as STAFF_COOKIE
-from helpers import SseClient, csrf_token, form, free_starts, next_week, wait_for
+from helpers import SseClient, book, wait_for
 from staff_helpers import add_staff, signed_in
 
 
 def _hold(client, clinic, name):
-    doctor, visit = clinic.doctors[0], clinic.visits["short"]
-    start = free_starts(client, clinic.slug, doctor, visit, next_week(client, clinic.slug))[0]
-    r = client.post(f"/{clinic.slug}/bookings", data=form(
-        doctor, visit, start, csrf_token(client, clinic.slug, doctor, visit, start), name=name,
-        email=f"{name.lower()}@example.com"))
+    r, _ = book(client, clinic, name=name, email=f"{name.lower()}@example.com")
     assert r.status_code == 303
 
 

@@ -3,8 +3,6 @@ and a database outage (5xx, so Stripe retries)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -13,14 +11,11 @@ import httpx
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from helpers import STRIPE_KEY, WEBHOOK_SECRET, Server, app_settings
+from helpers import STRIPE_KEY, WEBHOOK_SECRET, Server, app_settings, stripe_signature
 
 
 def _signed(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> dict[str, str]:
-    """Sign as Stripe does: v1 = HMAC-SHA256(secret, "{t}.{body}")."""
-    t = int(time.time()) if at is None else at
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
-    return {"Stripe-Signature": f"t={t},v1={mac}", "Content-Type": "application/json"}
+    return stripe_signature(payload, secret, at)
 
 
 def _event(kind: str = "checkout.session.completed", **session) -> bytes:

@@ -5,14 +5,11 @@ lapsed → refunded exactly once; and no 5xx."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import random
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -32,16 +29,11 @@ from helpers import (
     next_week,
     owner_sql,
     session_of,
+    stripe_signature,
     wait_for,
 )
 
 COPIES = 8
-
-
-def _sign(body: bytes) -> dict[str, str]:
-    t = int(time.time())
-    mac = hmac.new(WEBHOOK_SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return {"Stripe-Signature": f"t={t},v1={mac}", "Content-Type": "application/json"}
 
 
 @pytest.fixture
@@ -111,7 +103,7 @@ def test_storm_settles_like_one_ordered_delivery(pg, make_clinic, two_processes)
     random.Random(7).shuffle(deliveries)
     with ThreadPoolExecutor(16) as pool, httpx.Client(timeout=60) as http:
         codes = list(pool.map(lambda d: http.post(f"{d[0]}/webhooks/stripe", content=d[1],
-                                                   headers=_sign(d[1])).status_code, deliveries))
+                                                   headers=stripe_signature(d[1])).status_code, deliveries))
     assert set(codes) == {200}, sorted(set(codes))
 
     expected = {"paid": "confirmed", "expired": "expired", "delayed_success": "confirmed",

@@ -30,21 +30,21 @@ async def directory(request: Request[Any, Any, Any], db: NamedDependency[Databas
 @get("/{slug:str}", name="clinic")
 async def clinic_page(request: Request[Any, Any, Any], db: NamedDependency[Database],
                       settings: NamedDependency[Settings], slug: FromPath[str]) -> Template:
-    q = request.query_params
-    return await render_clinic(
-        request, db, settings, slug, doctor=optional_uuid(q.get("doctor"), "doctor"),
-        visit=optional_uuid(q.get("visit"), "visit"), week=optional_week(q.get("week")),
-        start=q.get("start"), fragment=is_htmx(request))
+    return await render_clinic(request, db, settings, slug, start=request.query_params.get("start"),
+                               fragment=is_htmx(request), **_choice(request))
 
 
 @get("/{slug:str}/slots", name="slots")
 async def slots_fragment(request: Request[Any, Any, Any], db: NamedDependency[Database],
                          settings: NamedDependency[Settings], slug: FromPath[str]) -> Template:
+    return await render_clinic(request, db, settings, slug, fragment=True, **_choice(request))
+
+
+def _choice(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Doctor, visit type and week asked for in the query (404/400 when malformed)."""
     q = request.query_params
-    return await render_clinic(
-        request, db, settings, slug, doctor=optional_uuid(q.get("doctor"), "doctor"),
-        visit=optional_uuid(q.get("visit"), "visit"), week=optional_week(q.get("week")),
-        fragment=True)
+    return {"doctor": optional_uuid(q.get("doctor"), "doctor"),
+            "visit": optional_uuid(q.get("visit"), "visit"), "week": optional_week(q.get("week"))}
 
 
 async def render_clinic(request: Request[Any, Any, Any], db: Database, settings: Settings,
