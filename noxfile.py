@@ -1,4 +1,5 @@
-"""Developer and CI sessions: `nox -s serve`, `nox -s test`, `nox -s lint`, `nox -s migrate`."""
+"""Developer and CI sessions: `nox -s serve`, `nox -s test`, `nox -s lint`, `nox -s migrate`,
+`nox -s bench`."""
 
 from __future__ import annotations
 
@@ -46,3 +47,14 @@ def i18n(session: nox.Session) -> None:
     for lang in ("pl", "en"):
         session.run("pybabel", "update", "-i", "locales/messages.pot", "-l", lang, "-d", "locales",
                     "--no-location", "--no-fuzzy-matching")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks, full mode (~20 min): bench/results/latest.{md,json}, README "Benchmarks".
+
+    DATABASE_URL: a privileged URL of a PostgreSQL server (else the embedded one).
+    `nox -s bench -- --quick` checks that it works in under two minutes.
+    """
+    session.install("-e", ".")
+    session.run("python", "-m", "bench", "--full", *session.posargs)
