@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -155,14 +156,7 @@ def visible_text(page: Any) -> str:
     return str(page.evaluate("document.body.innerText"))
 
 
-def eventually(check: Any, timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+eventually = wait_for  # the shared poller from tests/helpers.py
 
 
 def staff_sign_in(page: Any, slug: str, email: str, password: str = "test") -> None:
