@@ -153,6 +153,18 @@ begin
         raise exception 'not an offered slot' using errcode = 'DBK01';
     end if;
 
+    -- Fast refusal: time another patient already holds (committed, not lapsed) is taken
+    -- whatever happens next, so say so without queueing for the calendar lock behind
+    -- everyone else racing for it. Only a refusal is decided here; a hold is still
+    -- decided by the exclusion constraint below.
+    if exists (select from bookings b
+               where b.doctor_id = p_doctor and b.during && v_during
+                 and (b.status = 'confirmed'
+                      or (b.status = 'pending' and b.hold_expires_at > now()
+                          and lower(b.patient_email) <> lower(p_email)))) then
+        raise exception 'slot taken' using errcode = 'exclusion_violation';
+    end if;
+
     perform dentbook.lock_calendar(p_doctor);
 
     -- The same patient asking again for the very slot they hold (a double click, the

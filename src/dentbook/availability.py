@@ -38,10 +38,7 @@ class Slot:
     start: datetime
     end: datetime
     state: str  # "free" or "taken"
-
-    @property
-    def start_iso(self) -> str:
-        return self.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    start_iso: str  # the start in UTC, as the HTML hooks and the form carry it
 
 
 @dataclass(frozen=True)
@@ -119,7 +116,8 @@ def build_week(monday: date, clinic: Clinic, visit: VisitType, hours: list[Hours
                     continue
                 end = start + length
                 taken = any(b_start < end and start < b_end for b_start, b_end in busy)
-                slots.append(Slot(start, end, "taken" if taken else "free"))
+                slots.append(Slot(start, end, "taken" if taken else "free",
+                                  start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
         days.append(Day(day, tuple(slots), day in days_off))
     return Week(
         monday=monday,

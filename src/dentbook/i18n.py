@@ -66,7 +66,8 @@ def format_date_long(day: date, locale: str) -> str:
 
 
 def format_time(instant: datetime, zone: ZoneInfo, locale: str) -> str:
-    return dates.format_time(instant, format="HH:mm", tzinfo=zone, locale=locale)
+    """24-hour "HH:mm" in both languages (the grid prints ~80 of these: no Babel here)."""
+    return instant.astimezone(zone).strftime("%H:%M")
 
 
 def format_datetime(instant: datetime, zone: ZoneInfo, locale: str) -> str:

@@ -24,6 +24,8 @@ def make_environment() -> Environment:
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates ship with the code: never stat them again (a grid includes ~80 cells).
+        auto_reload=False,
     )
     env.filters.update(
         day=_with_locale(i18n.format_day),
