@@ -7,10 +7,12 @@ Stripe service next to us. Settings reach the worker processes through the envir
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from dentbook import demo
 from dentbook.embedded import EmbeddedPostgres, default_data_dir
@@ -59,7 +62,7 @@ def serve(workers: int = 1, host: str | None = None, port: int | None = None) ->
         signal.signal(signal.SIGTERM, _exit_cleanly)
         uvicorn.run("dentbook.app:create_app_from_env", factory=True, host=settings.host,
                     port=settings.port, workers=workers, log_config=None,
-                    timeout_graceful_shutdown=3, server_header=False)
+                    timeout_graceful_shutdown=3, server_header=False, http=NoDelayH11Protocol)
     finally:
         if stripe is not None:
             stripe.terminate()
@@ -67,6 +70,23 @@ def serve(workers: int = 1, host: str | None = None, port: int | None = None) ->
         if server is not None:
             server.stop()
     return 0
+
+
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with Nagle's algorithm off on every connection.
+
+    With `--workers` above 1 uvicorn binds the shared socket as `socket.socket(family)`,
+    so accepted sockets have proto 0 and asyncio, which only sets TCP_NODELAY when proto
+    is IPPROTO_TCP, leaves Nagle on: a response body written after its headers then waits
+    for the client's delayed ACK, ~40 ms on Linux, on every keep-alive request and on
+    SSE messages (uvicorn issue #3149). One worker binds through asyncio and is not hit.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
