@@ -289,11 +289,12 @@ def product_server(app_url: str, log_dir: Path, secret: str, workers: int = 2) -
 
 def uvicorn_server(name: str, target: str, env: dict[str, str], log_dir: Path, *,
                    factory: bool = False, workers: int = 2) -> Server:
-    """A bench-only ASGI app under uvicorn with the same worker count and flags as `serve`."""
+    """A bench-only ASGI app under uvicorn with the same worker count, flags and HTTP
+    protocol (Nagle off) as `serve`."""
     port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", target, "--host", HOST, "--port", str(port),
-            "--workers", str(workers), "--no-server-header", "--no-access-log",
-            "--timeout-graceful-shutdown", "3", "--log-level", "warning"]
-    if factory:
-        argv.append("--factory")
+    run = (f"import uvicorn; from dentbook.serve import NoDelayH11Protocol; "
+           f"uvicorn.run({target!r}, host={HOST!r}, port={port}, workers={workers}, "
+           f"factory={factory}, http=NoDelayH11Protocol, server_header=False, access_log=False, "
+           f"timeout_graceful_shutdown=3, log_level='warning')")
+    argv = [sys.executable, "-c", run]
     return Server(name, argv, env, port, log_dir)

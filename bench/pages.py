@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from bench import httpraw
-from bench.common import Row, Server, base_env, ms, ratio, summary_ms, uvicorn_server
+from bench.common import Row, Server, ms, ratio, summary_ms
 from bench.data import Context, add_bookings, make_clinic, this_monday
 
 TIME_LIMIT = 60.0
@@ -41,15 +41,7 @@ async def run(ctx: Context) -> list[Row]:
     }
     with ctx.db.server_app(ctx.logs, ctx.secret) as server:
         figures = await _measure(server, endpoints, mode.page_requests, mode.page_connections)
-    # What-if (bench-only, bench/nodelay.py): the same app and worker count with TCP_NODELAY
-    # on accepted connections, which `uvicorn --workers 2` leaves off (see that module).
-    env = base_env(DATABASE_URL=ctx.db.app, DENTBOOK_SECRET_KEY=ctx.secret)
-    with uvicorn_server("nodelay", "bench.nodelay:create_app", env, ctx.logs, factory=True) as server:
-        whatif = await _measure(server, endpoints, max(50, mode.page_requests // 2),
-                                mode.page_connections)
-    rows = _rows(figures, mode.page_connections, "")
-    rows += _rows(whatif, mode.page_connections, "what-if TCP_NODELAY (bench-only): ")
-    return rows
+    return _rows(figures, mode.page_connections)
 
 
 async def _measure(server: Server, endpoints: dict[str, Callable[[int], bytes]], requests: int,
@@ -69,7 +61,7 @@ async def _measure(server: Server, endpoints: dict[str, Callable[[int], bytes]],
     return figures
 
 
-def _rows(figures: dict[str, dict[str, object]], connections: int, prefix: str) -> list[Row]:
+def _rows(figures: dict[str, dict[str, object]], connections: int) -> list[Row]:
     ceiling = figures["/healthz (ceiling)"]
     rows = []
     for name, fig in figures.items():
@@ -78,7 +70,7 @@ def _rows(figures: dict[str, dict[str, object]], connections: int, prefix: str) 
         rps = float(fig["rps"])  # type: ignore[arg-type]
         base_rps = float(ceiling["rps"])  # type: ignore[arg-type]
         rows.append(Row(
-            "pages", f"{prefix}{name}, {connections} conns, {fig['bytes']} B",
+            "pages", f"{name}, {connections} conns, {fig['bytes']} B",
             f"{rps:.0f} req/s, p50 {ms(lat['p50_ms'])} / p99 {ms(lat['p99_ms'])} ms",
             f"{base_rps:.0f} req/s (/healthz)", ratio(rps, base_rps), "req/s vs /healthz",
             raw=fig))

@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--settle", type=float, default=None,
                    help="longest wait for that, seconds (quick: 0, full: 300)")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    p.add_argument("--merge", action="store_true",
+                   help="with --only: replace just those benchmarks in the existing latest.json/.md "
+                        "(e.g. to re-run one that started while the machine was busy)")
     return p.parse_args(argv)
 
 
@@ -87,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             ctx = Context(mode=mode, db=db, out=out, logs=logs, max_load=args.max_load)
             for name in selected:
                 info = settle(args.max_load, settle_s, name)
+                info["started"] = datetime.now(UTC).isoformat(timespec="seconds")
                 b0 = time.monotonic()
                 try:
                     got = asyncio.run(BENCHES[name](ctx))
@@ -110,10 +114,26 @@ def main(argv: list[str] | None = None) -> int:
                 embedded.stop()
     report["seconds"] = round(time.monotonic() - t0)
     report["rows"] = [r.as_dict() for r in rows]
+    if args.merge and (out / "latest.json").exists():
+        report, rows = _merged(json.loads((out / "latest.json").read_text()), report)
     (out / "latest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (out / "latest.md").write_text(markdown(report, rows))
     print(f"\nwrote {out}/latest.md and latest.json ({report['seconds']} s)")
     return 0 if all(b.get("ok") for b in report["benches"].values()) else 1
+
+
+def _merged(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], list[Row]]:
+    """`old` with the benchmarks of `new` replaced (rows and load figures), in the usual order."""
+    if old.get("mode") != new["mode"]:
+        raise SystemExit(f"--merge: existing results are {old.get('mode')}, this run is {new['mode']}")
+    fresh = set(new["benches"])
+    merged = dict(old, benches={}, rows=[], seconds=None, merged=True)
+    for name in BENCHES:
+        source = new if name in fresh else old
+        if name in source["benches"]:
+            merged["benches"][name] = source["benches"][name]
+            merged["rows"] += [r for r in source["rows"] if r["bench"] == name]
+    return merged, [Row(**r) for r in merged["rows"]]
 
 
 def _server_version(url: str) -> str:
@@ -138,11 +158,14 @@ def _ratio(value: float | None) -> str:
 def markdown(report: dict[str, Any], rows: list[Row]) -> str:
     m = report["machine"]
     loads = ", ".join(f"{name} {info['load1_at_start']:.2f}→{info['load1_at_end']:.2f}"
+                      + (f" (run {info['started'][11:16]} UTC)" if "started" in info else "")
                       for name, info in report["benches"].items())
+    took = (f"{report['seconds']} s" if report.get("seconds") else
+            "benchmarks re-run separately (--merge), see times below")
     out = [
         f"# dentbook benchmarks ({report['mode']})",
         "",
-        f"Run {report['started']}, {report['seconds']} s. Machine: {m['nproc']} cores, {m['cpu']}, "
+        f"Run {report['started']}, {took}. Machine: {m['nproc']} cores, {m['cpu']}, "
         f"{m['ram_gib']} GiB RAM, Python {m['python']}, {report['database']}. "
         "Server: `dentbook serve --workers 2` (uvicorn), client on the same cores, loopback.",
         f"1-minute load at the start → end of each benchmark: {loads}.",
