@@ -64,6 +64,7 @@ as $$
     select during, case when status = 'pending' then hold_expires_at end from bookings
     where doctor_id = p_doctor
       and status in ('pending', 'confirmed')
+      and starts_at >= p_from - dentbook.longest_visit() and starts_at < p_to  -- the index
       and (status = 'confirmed' or hold_expires_at > now())
       and during && tstzrange(p_from, p_to, '[)')
 $$;
@@ -158,10 +159,11 @@ begin
     -- everyone else racing for it. Only a refusal is decided here; a hold is still
     -- decided by the exclusion constraint below.
     if exists (select from bookings b
-               where b.doctor_id = p_doctor and b.during && v_during
+               where b.doctor_id = p_doctor and b.status in ('pending', 'confirmed')
+                 and b.starts_at >= p_start - dentbook.longest_visit()
+                 and b.starts_at < upper(v_during) and b.during && v_during
                  and (b.status = 'confirmed'
-                      or (b.status = 'pending' and b.hold_expires_at > now()
-                          and lower(b.patient_email) <> lower(p_email)))) then
+                      or (b.hold_expires_at > now() and b.email_key <> lower(p_email)))) then
         raise exception 'slot taken' using errcode = 'exclusion_violation';
     end if;
 
@@ -175,7 +177,7 @@ begin
     from bookings b
     where b.doctor_id = p_doctor and b.visit_type_id = p_visit_type and b.during = v_during
       and b.status = 'pending' and b.hold_expires_at > now() and not b.payment_processing
-      and lower(b.patient_email) = lower(p_email);
+      and b.email_key = lower(p_email);
     if found then
         return;
     end if;
@@ -184,6 +186,7 @@ begin
     perform set_config('app.audit_detail', 'hold lapsed', true);
     update bookings b set status = 'expired'
     where b.doctor_id = p_doctor and b.status = 'pending' and b.hold_expires_at <= now()
+      and b.starts_at >= p_start - dentbook.longest_visit() and b.starts_at < upper(v_during)
       and b.during && v_during;
 
     -- The exclusion constraint decides any race for the slot right here.
@@ -204,7 +207,7 @@ begin
     -- the insert so that it never decides the race for a slot).
     perform pg_advisory_xact_lock(hashtextextended('hold-email:' || v_tenant || lower(p_email), 0));
     if (select count(*) from bookings b where b.status = 'pending' and b.hold_expires_at > now()
-        and lower(b.patient_email) = lower(p_email)) > p_max_per_email then
+        and b.email_key = lower(p_email)) > p_max_per_email then
         raise exception 'too many holds for this e-mail' using errcode = 'DBK02';
     end if;
     if p_ip is not null then
@@ -335,6 +338,7 @@ $$;
 
 revoke all on all functions in schema dentbook from public;
 grant execute on function dentbook.current_tenant() to dentbook_anon, dentbook_staff, dentbook_service;
+grant execute on function dentbook.longest_visit() to dentbook_staff;
 grant execute on function dentbook.public_clinics(), dentbook.public_clinic(text),
     dentbook.public_doctors(), dentbook.public_visit_types(), dentbook.public_working_hours(uuid),
     dentbook.public_days_off(uuid, date, date), dentbook.public_busy(uuid, timestamptz, timestamptz),

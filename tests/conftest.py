@@ -7,7 +7,6 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -82,14 +81,6 @@ def make_clinic(pg: Pg):
 @pytest.fixture
 def clinic(make_clinic) -> ClinicData:
     return make_clinic()
-
-
-def next_weekday(after_days: int = 2, weekday: int = 2) -> date:
-    """A date at least `after_days` ahead that falls on ISO `weekday` (default Tuesday)."""
-    d = datetime.now(UTC).date() + timedelta(days=after_days)
-    while d.isoweekday() != weekday:
-        d += timedelta(days=1)
-    return d
 
 
 @pytest.fixture(scope="session")

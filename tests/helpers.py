@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -109,6 +110,14 @@ def owner_sql(owner_url: str, tenant: UUID, statement: str, params: tuple = ()) 
         conn.execute("select set_config('app.tenant_id', %s, false)", (str(tenant),))
         cur = conn.execute(statement, params)
         return cur.fetchall() if cur.description else []
+
+
+def next_weekday(after_days: int = 2, weekday: int = 2) -> date:
+    """A date at least `after_days` ahead that falls on ISO `weekday` (default Tuesday)."""
+    d = datetime.now(UTC).date() + timedelta(days=after_days)
+    while d.isoweekday() != weekday:
+        d += timedelta(days=1)
+    return d
 
 
 def free_port() -> int:

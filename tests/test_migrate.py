@@ -17,7 +17,7 @@ def test_second_migrate_is_a_no_op(pg):
     assert migrate(pg.owner) == []
     with psycopg.connect(pg.owner) as conn:
         names = [r[0] for r in conn.execute("select name from dentbook_meta.migrations order by 1")]
-        assert names == ["functions.sql", "rls.sql", "roles.sql", "schema.sql", "staff.sql"]
+        assert names == ["functions.sql", "rls.sql", "roles.sql", "schema-2.sql", "schema.sql", "staff.sql"]
         check_current(conn)
 
 

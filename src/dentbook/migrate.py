@@ -41,6 +41,7 @@ class Step:
 STEPS = (
     Step("roles.sql", repeatable=True, as_owner=False),
     Step("schema.sql", repeatable=False),
+    Step("schema-2.sql", repeatable=False),
     Step("rls.sql", repeatable=True),
     Step("functions.sql", repeatable=True),
     Step("staff.sql", repeatable=True),

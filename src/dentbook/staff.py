@@ -42,7 +42,7 @@ SESSION_END = "select dentbook.staff_session_end(%s)"
 
 DOCTORS = "select id, name from dentbook.doctors order by name, id"
 _APPOINTMENTS = """
-select b.id, lower(b.during) as starts_at, upper(b.during) as ends_at,
+select b.id, b.starts_at, upper(b.during) as ends_at,
        b.doctor_id, d.name as doctor_name, v.name_pl as visit_name_pl, v.name_en as visit_name_en,
        b.patient_name, b.patient_email, b.patient_phone,
        case when b.status = 'pending' and b.hold_expires_at <= now() then 'expired'
@@ -54,9 +54,10 @@ join dentbook.visit_types v on v.tenant_id = b.tenant_id and v.id = b.visit_type
 """
 # No tenant filter on purpose: the staff level's RLS policy is what isolates clinics.
 UPCOMING = _APPOINTMENTS + """
-where upper(b.during) > %(from)s and lower(b.during) < %(to)s
+where b.starts_at >= %(from)s - dentbook.longest_visit() and b.starts_at < %(to)s
+  and upper(b.during) > %(from)s
   and (%(doctor)s::uuid is null or b.doctor_id = %(doctor)s::uuid)
-order by lower(b.during), d.name, b.id
+order by b.starts_at, d.name, b.id
 limit %(limit)s
 """
 APPOINTMENT = _APPOINTMENTS + "where b.id = %(id)s"
