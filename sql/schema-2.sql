@@ -9,6 +9,13 @@
 -- booking of the clinic, and the hold limits every lapsed hold: cost grew with history.
 -- These plain columns give those reads leakproof keys (the range stays the truth; the
 -- queries keep `&&` as an exact re-check).
+--
+-- The planner must also see that a doctor's bookings are many: it estimates
+-- `tenant_id = current_tenant() and doctor_id = …` as if clinic and doctor were
+-- independent, so with a thousand clinics an index on (tenant_id, doctor_id) looks like
+-- one row and won over the (…, starts_at) index. A doctor's id alone names one clinic (the
+-- unique key below), so the no-overlap constraint keys on doctor_id alone: it still only
+-- ever compares bookings of one clinic, and its index is estimated as what it holds.
 
 alter table dentbook.bookings
     add column starts_at timestamptz generated always as (lower(during)) stored,
@@ -19,6 +26,14 @@ alter table dentbook.bookings
 create function dentbook.longest_visit() returns interval
     language sql immutable parallel safe
 as $$ select interval '480 minutes' $$;
+
+alter table dentbook.doctors add constraint doctors_id_key unique (id);
+
+alter table dentbook.bookings drop constraint bookings_no_overlap;
+-- G1: no two active bookings of one doctor overlap, whatever their lengths.
+alter table dentbook.bookings add constraint bookings_no_overlap exclude using gist (
+    doctor_id with =, during with &&
+) where (status in ('pending', 'confirmed'));
 
 drop index dentbook.bookings_active_by_doctor;
 drop index dentbook.bookings_upcoming;
