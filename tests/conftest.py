@@ -3,35 +3,32 @@ database per test run, clinics made per test, and the app served over real HTTP.
 
 from __future__ import annotations
 
+import functools
 import os
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
-from dentbook import admin, demo
 from dentbook.embedded import EmbeddedPostgres, default_data_dir
-from dentbook.migrate import migrate
-from helpers import STRIPE_KEY, WEBHOOK_SECRET, LocalStripe, Server, app_settings, free_port
-
-
-@dataclass(frozen=True)
-class Pg:
-    """URLs of the test database: `owner` is privileged, `app` is the runtime role."""
-
-    owner: str
-    app: str
-    server: str  # privileged URL of the maintenance database, for restarts and drops
+from helpers import (
+    STRIPE_KEY,
+    WEBHOOK_SECRET,
+    ClinicData,
+    LocalStripe,
+    Pg,
+    Server,
+    app_settings,
+    create_database,
+    drop_database,
+    free_port,
+    new_clinic,
+)
 
 
 @pytest.fixture(scope="session")
 def pg() -> Iterator[Pg]:
-    name = f"dentbook_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     given = os.environ.get("DATABASE_URL")
     embedded = None
     if given:
@@ -41,41 +38,17 @@ def pg() -> Iterator[Pg]:
         embedded = EmbeddedPostgres(root)
         embedded.start()
         server = embedded.url(database="postgres")
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    owner = make_conninfo(server, dbname=name)
-    migrate(owner)
-    demo.load(owner)
-    yield Pg(owner=owner, app=make_conninfo(owner, user="dentbook_app"), server=server)
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+    database = create_database(server)
+    yield database
+    drop_database(database)
     if embedded:
         embedded.stop()
 
 
-@dataclass
-class ClinicData:
-    slug: str
-    id: uuid.UUID
-    doctors: list[uuid.UUID] = field(default_factory=list)
-    visits: dict[str, uuid.UUID] = field(default_factory=dict)
-
-
 @pytest.fixture
-def make_clinic(pg: Pg):
+def make_clinic(pg: Pg) -> Callable[..., ClinicData]:
     """Create a fresh clinic (own slug) with doctors on the demo's hours and visit types."""
-
-    def make(doctors: int = 1, hours: str = "mon-fri 09:00-17:00",
-             time_zone: str = "Europe/Warsaw") -> ClinicData:
-        slug = f"t-{uuid.uuid4().hex[:10]}"
-        c = ClinicData(slug, admin.add_clinic(pg.owner, slug, f"Test {slug}", time_zone))
-        for i in range(doctors):
-            c.doctors.append(admin.add_doctor(pg.owner, slug, f"dr Test {i}", hours))
-        c.visits["short"] = admin.add_visit_type(pg.owner, slug, "Krótka", "Short", 30, 5000)
-        c.visits["long"] = admin.add_visit_type(pg.owner, slug, "Długa", "Long", 90, 15000)
-        return c
-
-    return make
+    return functools.partial(new_clinic, pg)
 
 
 @pytest.fixture

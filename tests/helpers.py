@@ -1,14 +1,20 @@
-"""Test helpers: picking a free slot from the real page and booking it over HTTP."""
+"""Test helpers: test databases and clinics, picking a free slot from the real page and
+booking it over HTTP, the app and the local Stripe over real HTTP, an SSE client."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -16,8 +22,11 @@ from uuid import UUID
 import httpx
 import psycopg
 import uvicorn
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from dentbook import admin, demo
 from dentbook.app import create_app
+from dentbook.migrate import migrate
 from dentbook.settings import Settings, load_settings
 
 STRIPE_KEY = "sk_test_dentbook_tests"
@@ -120,6 +129,52 @@ def next_weekday(after_days: int = 2, weekday: int = 2) -> date:
     return d
 
 
+@dataclass(frozen=True)
+class Pg:
+    """URLs of a test database: `owner` is privileged, `app` is the runtime role."""
+
+    owner: str
+    app: str
+    server: str  # privileged URL of the maintenance database, for restarts and drops
+
+
+def create_database(server: str) -> Pg:
+    """A fresh database on `server`, migrated, with the demo clinics."""
+    name = f"dentbook_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    owner = make_conninfo(server, dbname=name)
+    migrate(owner)
+    demo.load(owner)
+    return Pg(owner=owner, app=make_conninfo(owner, user="dentbook_app"), server=server)
+
+
+def drop_database(pg: Pg) -> None:
+    name = conninfo_to_dict(pg.owner)["dbname"]
+    with psycopg.connect(pg.server, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@dataclass
+class ClinicData:
+    slug: str
+    id: UUID
+    doctors: list[UUID] = field(default_factory=list)
+    visits: dict[str, UUID] = field(default_factory=dict)
+
+
+def new_clinic(pg: Pg, doctors: int = 1, hours: str = "mon-fri 09:00-17:00",
+               time_zone: str = "Europe/Warsaw") -> ClinicData:
+    """A clinic with its own slug, `doctors` doctors on `hours`, a short and a long visit."""
+    slug = f"t-{uuid.uuid4().hex[:10]}"
+    c = ClinicData(slug, admin.add_clinic(pg.owner, slug, f"Test {slug}", time_zone))
+    for i in range(doctors):
+        c.doctors.append(admin.add_doctor(pg.owner, slug, f"dr Test {i}", hours))
+    c.visits["short"] = admin.add_visit_type(pg.owner, slug, "Krótka", "Short", 30, 5000)
+    c.visits["long"] = admin.add_visit_type(pg.owner, slug, "Długa", "Long", 90, 15000)
+    return c
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -166,16 +221,55 @@ def app_settings(pg: Any, **overrides: object) -> Settings:
 
 
 
+class AppProcess:
+    """The app in its own uvicorn process on a free port (so it can be killed), reading its
+    settings from the environment as in production."""
+
+    def __init__(self, database_url: str, stripe_api_base: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "DATABASE_URL": database_url, "DENTBOOK_SECRET_KEY": "test-secret",
+                    "STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                    "STRIPE_API_BASE": stripe_api_base}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AppProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "dentbook.app:create_app_from_env",
+             "--port", str(self.port), "--timeout-graceful-shutdown", "1", "--log-level", "warning"],
+            env=self.env)
+        wait_for(self.ready, what="app process")
+        return self
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no cleanup, connections cut mid-request."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+
+
 class LocalStripe:
     """The shipped local Stripe service, served over real HTTP in a thread."""
 
-    def __init__(self, port: int, webhook_url: str) -> None:
+    def __init__(self, port: int, webhook_url: str | None,
+                 webhook_retry_delays: tuple[float, ...] = (0.2, 0.5, 1, 2)) -> None:
         from dentbook.stripe_local.app import create_app as create_stripe
         from dentbook.stripe_local.config import LocalStripeConfig
 
         self.config = LocalStripeConfig(
             api_key=STRIPE_KEY, port=port, webhook_url=webhook_url, webhook_secret=WEBHOOK_SECRET,
-            async_delay_seconds=0.5, webhook_retry_delays=(0.2, 0.5, 1, 2),
+            async_delay_seconds=0.5, webhook_retry_delays=webhook_retry_delays,
             expiry_poll_seconds=0.2)
         self.server = uvicorn.Server(uvicorn.Config(
             create_stripe(self.config), host="127.0.0.1", port=port, log_config=None))

@@ -6,10 +6,7 @@ lapsed → refunded exactly once; and no 5xx."""
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -18,6 +15,7 @@ import pytest
 from helpers import (
     STRIPE_KEY,
     WEBHOOK_SECRET,
+    AppProcess,
     LocalStripe,
     Server,
     app_settings,
@@ -42,25 +40,9 @@ def two_processes(pg):
     stripe = LocalStripe(free_port(), None).start()
     a = Server(app_settings(pg, stripe_secret_key=STRIPE_KEY, stripe_webhook_secret=WEBHOOK_SECRET,
                             stripe_api_base=stripe.url, max_holds_per_ip=100)).start()
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": pg.app, "DENTBOOK_SECRET_KEY": "test-secret",
-           "STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-           "STRIPE_API_BASE": stripe.url}
-    b = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "dentbook.app:create_app_from_env",
-                          "--port", str(port), "--timeout-graceful-shutdown", "1", "--log-level", "warning"],
-                         env=env)
-    b_url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{b_url}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(up, what="process B")
-    yield stripe, a, b_url
-    b.terminate()
-    b.wait(10)
+    b = AppProcess(pg.app, stripe.url).start()
+    yield stripe, a, b.url
+    b.stop()
     a.stop()
     stripe.stop()
 
