@@ -3,6 +3,7 @@ booking it over HTTP, the app and the local Stripe over real HTTP, an SSE client
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
@@ -13,10 +14,11 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import httpx
@@ -29,6 +31,7 @@ from dentbook.app import create_app
 from dentbook.migrate import migrate
 from dentbook.settings import Settings, load_settings
 
+T = TypeVar("T")
 STRIPE_KEY = "sk_test_dentbook_tests"
 WEBHOOK_SECRET = "whsec_dentbook_tests"
 SLOT = re.compile(r'data-slot data-doctor="([^"]+)" data-start="([^"]+)" data-state="free"')
@@ -173,6 +176,12 @@ def new_clinic(pg: Pg, doctors: int = 1, hours: str = "mon-fri 09:00-17:00",
     c.visits["short"] = admin.add_visit_type(pg.owner, slug, "Krótka", "Short", 30, 5000)
     c.visits["long"] = admin.add_visit_type(pg.owner, slug, "Długa", "Long", 90, 15000)
     return c
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on a fresh thread: another suite (Playwright) may own this thread's loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def free_port() -> int:

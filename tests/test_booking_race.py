@@ -6,13 +6,12 @@ import asyncio
 import itertools
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
-from helpers import csrf_token, form, free_starts, next_week, owner_sql
+from helpers import csrf_token, form, free_starts, next_week, owner_sql, run_async
 
 
 async def _race(url: str, cookies: httpx.Cookies, path: str,
@@ -33,12 +32,6 @@ async def _race(url: str, cookies: httpx.Cookies, path: str,
         return await asyncio.gather(*tasks)
 
 
-def _run(coro):
-    """asyncio.run on a fresh thread: another suite (Playwright) may own this thread's loop."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
 def _active(pg, clinic, doctor) -> list[tuple]:
     return owner_sql(pg.owner, clinic.id,
                      "select lower(during), upper(during) from dentbook.bookings"
@@ -50,7 +43,7 @@ def test_200_concurrent_attempts_on_one_slot_make_one_hold(client, server, pg, c
     start = free_starts(client, clinic.slug, doctor, visit, next_week(client, clinic.slug))[0]
     token = csrf_token(client, clinic.slug, doctor, visit, start)
     forms = [form(doctor, visit, start, token, email=f"p{i}@example.com") for i in range(200)]
-    results = _run(_race(server.url, client.cookies, f"/{clinic.slug}/bookings", forms))
+    results = run_async(_race(server.url, client.cookies, f"/{clinic.slug}/bookings", forms))
     codes = [c for c, _ in results]
     assert codes.count(303) == 1, sorted(set(codes))
     assert codes.count(409) == 199
@@ -73,7 +66,7 @@ def test_overlapping_visits_of_different_lengths_race_the_same_way(client, serve
     token = csrf_token(client, clinic.slug, doctor, short, shorts[0])
     forms = [form(doctor, long, long_start, token, email=f"l{i}@example.com") for i in range(30)]
     forms += [form(doctor, short, shorts[i % 3], token, email=f"s{i}@example.com") for i in range(60)]
-    results = _run(_race(server.url, client.cookies, f"/{clinic.slug}/bookings", forms))
+    results = run_async(_race(server.url, client.cookies, f"/{clinic.slug}/bookings", forms))
     codes = [c for c, _ in results]
     active = _active(pg, clinic, doctor)
     # either the long visit won alone, or up to three short ones did; never an overlap

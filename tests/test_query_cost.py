@@ -8,7 +8,6 @@ transaction (pg_stat_xact_user_tables), never as time.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,7 +16,7 @@ import pytest
 
 from dentbook.db import Level
 from dentbook.staff import upcoming
-from helpers import next_weekday, owner_sql
+from helpers import next_weekday, owner_sql, run_async
 
 HISTORY = 3000  # past bookings of the doctor, plus as many lapsed holds of one patient
 
@@ -84,5 +83,5 @@ def test_staff_list_reads_only_upcoming(pg, busy_doctor):
             await upcoming(conn, ZoneInfo("Europe/Warsaw"))
             return int((await (await conn.execute(_READ)).fetchone())[0]) - int(before)
 
-    read = asyncio.run(run())
+    read = run_async(run())
     assert read < 50, f"{read} booking rows read to list upcoming visits of a clinic with {HISTORY} past"

@@ -4,10 +4,8 @@ clinic only, and the staff level can change nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import psycopg
@@ -16,15 +14,9 @@ import pytest
 from dentbook import staff
 from dentbook.db import Level, begin
 from dentbook.staff import COOKIE
-from helpers import owner_sql
+from helpers import owner_sql, run_async
 from staff_helpers import ROW, add_staff, digest, login_token, sessions, signed_in, starts_of
 from staff_helpers import insert_booking as book
-
-
-def _run(coro):
-    # In a thread of its own: another test's event loop (Playwright's) may be running here.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 def _rows(html: str) -> dict[str, str]:
@@ -80,14 +72,14 @@ async def _upcoming_as_staff(pg, tenant, query=None):
 
 def test_data_access_code_relies_on_rls_not_on_a_where(pg, two_clinics):
     a, b, ids = two_clinics
-    assert set(_run(_upcoming_as_staff(pg, a.id))) == {ids["a1"], ids["a2"]}
+    assert set(run_async(_upcoming_as_staff(pg, a.id))) == {ids["a1"], ids["a2"]}
     # The forgetful query: no tenant filter at all; RLS still hides B.
     forgetful = "select id from dentbook.bookings"
-    assert set(_run(_upcoming_as_staff(pg, a.id, forgetful))) == {ids["a1"], ids["a2"]}
-    assert _run(_upcoming_as_staff(pg, b.id, forgetful)) == [ids["b1"]]  # B's is there
+    assert set(run_async(_upcoming_as_staff(pg, a.id, forgetful))) == {ids["a1"], ids["a2"]}
+    assert run_async(_upcoming_as_staff(pg, b.id, forgetful)) == [ids["b1"]]  # B's is there
     # No tenant set: nothing at all.
-    assert _run(_upcoming_as_staff(pg, None)) == []
-    assert _run(_upcoming_as_staff(pg, None, forgetful)) == []
+    assert run_async(_upcoming_as_staff(pg, None)) == []
+    assert run_async(_upcoming_as_staff(pg, None, forgetful)) == []
 
 
 def test_one_row_lookup_cannot_reach_another_clinic(pg, two_clinics):
@@ -98,8 +90,8 @@ def test_one_row_lookup_cannot_reach_another_clinic(pg, two_clinics):
                 begin(conn, Level.STAFF, tenant) as tx:
             return await staff.appointment(tx, booking)
 
-    assert _run(lookup(a.id, ids["b1"])) is None
-    found = _run(lookup(b.id, ids["b1"]))
+    assert run_async(lookup(a.id, ids["b1"])) is None
+    found = run_async(lookup(b.id, ids["b1"]))
     assert found is not None and found.patient_name == "Bogdan Bbb"
 
 
