@@ -24,7 +24,7 @@ def make_environment() -> Environment:
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
-        # Templates ship with the code: never stat them again (a grid includes ~80 cells).
+        # Templates ship with the code: never stat their files again on each render.
         auto_reload=False,
     )
     env.filters.update(
