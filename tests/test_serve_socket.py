@@ -16,6 +16,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from dentbook.serve import NoDelayH11Protocol
+from helpers import run_async
 
 
 async def _app(scope: object, receive: object, send: object) -> None:
@@ -54,4 +55,4 @@ async def _nodelay_of_accepted(protocol: type[H11Protocol]) -> int:
 
 @pytest.mark.parametrize(("protocol", "expected_on"), [(H11Protocol, False), (NoDelayH11Protocol, True)])
 def test_nagle_is_off_on_accepted_connections(protocol: type[H11Protocol], expected_on: bool) -> None:
-    assert bool(asyncio.run(_nodelay_of_accepted(protocol))) is expected_on
+    assert bool(run_async(_nodelay_of_accepted(protocol))) is expected_on
