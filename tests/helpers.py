@@ -230,6 +230,14 @@ def app_settings(pg: Any, **overrides: object) -> Settings:
 
 
 
+def is_ready(url: str) -> bool:
+    """Whether the app at `url` answers /readyz with 200 (its database reachable)."""
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 class AppProcess:
     """The app in its own uvicorn process on a free port (so it can be killed), reading its
     settings from the environment as in production."""
@@ -251,10 +259,7 @@ class AppProcess:
         return self
 
     def ready(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return is_ready(self.url)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

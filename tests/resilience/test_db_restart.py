@@ -37,6 +37,7 @@ from helpers import (
     form,
     free_port,
     free_starts,
+    is_ready,
     new_clinic,
     next_week,
     owner_sql,
@@ -165,7 +166,7 @@ def test_restart_under_load(own_pg) -> None:
         assert not any(t.is_alive() for t in threads), "a request hung"
 
         # Recovered by itself: ready, bookable, and the calendar is live again.
-        wait_for(app_ready(app.url), what="/readyz after the restart")
+        wait_for(lambda: is_ready(app.url), what="/readyz after the restart")
         last = starts[-1]
         with httpx.Client(base_url=app.url, timeout=30) as client:
             token = csrf_token(client, clinic.slug, clinic.doctors[0], clinic.visits["short"], last)
@@ -194,13 +195,4 @@ def test_restart_under_load(own_pg) -> None:
             sse.close()
         app.stop()
         stripe.stop()
-
-
-def app_ready(url: str):
-    def check() -> bool:
-        try:
-            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-    return check
 
