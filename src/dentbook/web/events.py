@@ -35,8 +35,11 @@ from dentbook.web.render import render_fragment, request_locale
 KEEPALIVE = b": keep-alive\n\n"
 T = TypeVar("T")
 FRESH_SECONDS = 30.0  # how long a calendar's current state may be served to newcomers
-HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
-           (b"x-accel-buffering", b"no")]
+# A tuple, copied into a new list for each response: middleware (CSRF) appends its
+# Set-Cookie to the list it is given, so a shared list would carry one visitor's cookies
+# to every later stream.
+HEADERS = ((b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
+           (b"x-accel-buffering", b"no"))
 
 
 @dataclass(frozen=True)
@@ -180,7 +183,7 @@ class Live:
         if lifetime is not None:
             asyncio.get_running_loop().call_later(lifetime, sub.close)
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+            await send({"type": "http.response.start", "status": 200, "headers": list(HEADERS)})
             message: bytes | None = first
             while message is not None:
                 await asyncio.wait_for(
