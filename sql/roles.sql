@@ -43,6 +43,9 @@ begin
     execute format('grant create, connect on database %I to dentbook_owner', current_database());
     execute format('grant connect on database %I to dentbook_app', current_database());
     execute format('revoke create on database %I from public', current_database());
+    -- Only our roles may connect (and so LISTEN or NOTIFY on our channels) or make
+    -- temporary tables; the migrating user keeps its own rights.
+    execute format('revoke connect, temporary on database %I from public', current_database());
 end
 $$;
 

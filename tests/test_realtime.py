@@ -203,3 +203,54 @@ def test_a_slow_client_is_dropped_without_hurting_a_fast_one(client, pg, server,
         slow.close()
     finally:
         live.hub.queue_size, live.send_timeout_seconds = 64, 10.0
+
+
+def test_malformed_notifications_are_skipped_and_the_calendar_stays_live(client, pg, clinic,
+                                                                          watched, server):
+    _, start, sse = watched
+    with psycopg.connect(pg.owner, autocommit=True) as conn:
+        for payload in ("not json", "{}", '{"t": "x"}', json.dumps({
+                "t": str(clinic.id), "d": str(clinic.doctors[0]), "b": "nope", "s": 1, "e": 2,
+                "st": "pending"}), "[1, 2]"):
+            conn.execute("select pg_notify('dentbook_bookings', %s)", (payload,))
+    _hold(client, clinic, start)
+    sse.wait_state(start, "taken")
+    assert client.get("/readyz").status_code == 200
+
+
+def test_a_listener_that_dies_is_restarted_and_readiness_says_so_meanwhile(client, pg, clinic,
+                                                                            watched, server):
+    _, start, sse = watched
+    hub = server.app.state["live"].hub
+    real = hub.schedule_lapse
+    failures = []
+
+    def broken(change):
+        hub.schedule_lapse = real  # once
+        failures.append(change)
+        raise RuntimeError("a bug in the listener loop")
+
+    hub.schedule_lapse, hub.restart_delay = broken, 3.0
+    try:
+        _hold(client, clinic, start)  # its notification kills the listener task
+        wait_for(lambda: failures and not hub.ready, what="the listener to fail")
+        assert client.get("/readyz").status_code == 503
+        wait_for(lambda: client.get("/readyz").status_code == 200, what="listener restarted")
+    finally:
+        hub.restart_delay = 0.5
+    # the restart resynchronises: the held slot shows taken although its message was lost
+    sse.wait_state(start, "taken")
+
+
+def test_only_dentbook_roles_may_connect_to_the_database(pg):
+    stranger = f"stranger_{os.getpid()}"
+    with psycopg.connect(pg.server, autocommit=True) as conn:
+        conn.execute(f"drop role if exists {stranger}")
+        conn.execute(f"create role {stranger} login")
+    try:
+        with pytest.raises(psycopg.OperationalError, match="permission denied"):
+            psycopg.connect(psycopg.conninfo.make_conninfo(pg.owner, user=stranger)).close()
+        psycopg.connect(pg.app).close()  # the runtime role still may
+    finally:
+        with psycopg.connect(pg.server, autocommit=True) as conn:
+            conn.execute(f"drop role if exists {stranger}")

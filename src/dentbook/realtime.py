@@ -45,13 +45,27 @@ class Change:
 
     @classmethod
     def parse(cls, payload: str) -> Change:
-        p = json.loads(payload)
-        return cls(UUID(p["t"]), UUID(p["d"]), UUID(p["b"]), _instant(p["s"]), _instant(p["e"]),
-                   p["st"], _instant(p["x"]) if p.get("x") else None)
+        """Raises ValueError for anything but what `notify_booking` sends: any role that may
+        connect can NOTIFY on our channel, so a payload is input like any other."""
+        try:
+            p = json.loads(payload)
+            status = p["st"]
+            if not isinstance(status, str) or len(status) > 20:
+                raise ValueError("bad status")
+            change = cls(UUID(p["t"]), UUID(p["d"]), UUID(p["b"]), _instant(p["s"]),
+                         _instant(p["e"]), status, _instant(p["x"]) if p.get("x") else None)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ValueError(f"malformed notification: {exc}") from None
+        if change.end <= change.start:
+            raise ValueError("malformed notification: empty interval")
+        return change
 
 
 def _instant(value: str) -> datetime:
-    return datetime.fromisoformat(value).astimezone(UTC)
+    found = datetime.fromisoformat(value)
+    if found.tzinfo is None:
+        raise ValueError("instant without offset")
+    return found.astimezone(UTC)
 
 
 class Subscriber:
@@ -99,6 +113,9 @@ class Hub:
         self.sequence = 0
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.restart_delay = 0.5
+        self._stopping = False
+        self._gap = False  # the listener was down: clients must be resynchronised
         self._pending: set[asyncio.Task[None]] = set()
         self._timers: dict[tuple[UUID, datetime, datetime], asyncio.TimerHandle] = {}
 
@@ -125,10 +142,34 @@ class Hub:
     def clients(self) -> int:
         return sum(len(s) for s in self.topics.values())
 
+    @property
+    def ready(self) -> bool:
+        """Whether the listener is connected: calendars are live only while it is."""
+        return self.connected.is_set()
+
     async def start(self) -> None:
+        self._stopping = False
+        self._run_listener()
+
+    def _run_listener(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="dentbook-listener")
+        self._task.add_done_callback(self._listener_ended)
+
+    def _listener_ended(self, task: asyncio.Task[None]) -> None:
+        # The loop handles what it expects; anything else must not leave us deaf for good.
+        self.connected.clear()
+        if self._stopping or task.cancelled():
+            return
+        log.error("realtime: listener died; restarting it", exc_info=task.exception())
+        self._gap = True
+        asyncio.get_running_loop().call_later(self.restart_delay, self._restart_listener)
+
+    def _restart_listener(self) -> None:
+        if not self._stopping:
+            self._run_listener()
 
     async def stop(self) -> None:
+        self._stopping = True
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -167,26 +208,32 @@ class Hub:
             log.exception("realtime: could not announce a change")
 
     async def _listen(self) -> None:
-        delay, gap = 0.5, False
+        delay = 0.5
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
                     await conn.execute(f"listen {CHANNEL}")
                     self.connected.set()
                     delay = 0.5
-                    if gap:
+                    if self._gap:
                         # Anything may have changed while we were deaf: resync everyone.
                         log.info("realtime: listener reconnected, resynchronising clients")
+                        self._gap = False
                         await self.on_resync()
                     async for note in conn.notifies():
-                        change = Change.parse(note.payload)
+                        try:
+                            change = Change.parse(note.payload)
+                        except ValueError as exc:
+                            log.warning("realtime: ignored a notification: %s", exc,
+                                        extra={"sender_pid": note.pid})
+                            continue
                         self.schedule_lapse(change)
                         await self._deliver(change)
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, OSError) as exc:
                 self.connected.clear()
-                gap = True
+                self._gap = True
                 log.warning("realtime: listener lost (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)

@@ -7,6 +7,7 @@ from litestar.di import NamedDependency
 from litestar.response import Response
 
 from dentbook.db import Database
+from dentbook.web.events import Live
 
 
 @get("/healthz", name="healthz")
@@ -15,7 +16,11 @@ async def healthz() -> Response[dict[str, str]]:
 
 
 @get("/readyz", name="readyz")
-async def readyz(db: NamedDependency[Database]) -> Response[dict[str, str]]:
-    if await db.ping():
-        return Response({"status": "ready"})
-    return Response({"status": "database unavailable"}, status_code=503)
+async def readyz(db: NamedDependency[Database],
+                 live: NamedDependency[Live]) -> Response[dict[str, str]]:
+    """Ready when the database answers and the listener that keeps calendars live is up."""
+    if not await db.ping():
+        return Response({"status": "database unavailable"}, status_code=503)
+    if not live.hub.ready:
+        return Response({"status": "listener down"}, status_code=503)
+    return Response({"status": "ready"})
