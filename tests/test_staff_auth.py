@@ -7,6 +7,7 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from argon2 import PasswordHasher
@@ -240,3 +241,57 @@ def test_an_old_hash_is_upgraded_at_sign_in(client, pg, clinic):
                        " where email = %s", (email,))[0][0]
     assert stored != weak and stored.startswith("$argon2id$")
     assert not passwords.needs_rehash(stored) and passwords.verify(stored, PASSWORD)
+
+
+def _from(server, address: str) -> httpx.Client:
+    """A client connecting from another loopback address: a different client address."""
+    return httpx.Client(base_url=server.url, timeout=60,
+                        transport=httpx.HTTPTransport(local_address=address))
+
+
+def test_concurrent_guesses_are_all_counted(pg, clinic, server):
+    email = add_staff(pg, clinic)
+    limit = server.settings.staff_login_max_failures
+    clients = [_from(server, "127.0.0.3") for _ in range(30)]
+    try:
+        tokens = [login_token(c, clinic.slug) for c in clients]
+
+        def guess(i: int) -> int:
+            return clients[i].post(f"/{clinic.slug}/staff/login", data={
+                "email": email, "password": f"wrong-{i}", "_csrf_token": tokens[i]}).status_code
+
+        with ThreadPoolExecutor(30) as pool:
+            answers = sorted(pool.map(guess, range(30)))
+    finally:
+        for c in clients:
+            c.close()
+    # Only `limit` passwords were ever checked; every other guess was refused unevaluated.
+    assert answers == [403] * limit + [429] * (30 - limit)
+    counted = owner_sql(pg.owner, clinic.id, "select count(*) from dentbook.login_failures"
+                        " where email = %s", (email,))
+    assert counted == [(limit,)]
+
+
+def test_a_stranger_cannot_lock_the_real_person_out_but_the_account_has_a_ceiling(pg, clinic):
+    email = add_staff(pg, clinic)
+    server = Server(app_settings(pg, staff_login_max_failures=3,
+                                 staff_login_max_failures_per_account=7)).start()
+    try:
+        with _from(server, "127.0.0.4") as stranger, _from(server, "127.0.0.5") as owner:
+            for _ in range(3):
+                assert sign_in(stranger, clinic.slug, email, "guess").status_code == 403
+            assert sign_in(stranger, clinic.slug, email, "guess").status_code == 429
+            # the real person, from their own address, is not locked out, and their success
+            # does not give the stranger's address its guesses back
+            assert sign_in(owner, clinic.slug, email).status_code == 303
+            assert sign_in(stranger, clinic.slug, email, "guess").status_code == 429
+            for address in ("127.0.0.6", "127.0.0.7", "127.0.0.8"):
+                with _from(server, address) as other:
+                    for _ in range(3):
+                        sign_in(other, clinic.slug, email, "guess")
+            # 3 + 9 failures from anywhere: the account-wide ceiling (7) holds for everyone
+            with _from(server, "127.0.0.9") as fresh:
+                r = sign_in(fresh, clinic.slug, email)
+                assert r.status_code == 429 and 'data-error="login_throttled"' in r.text
+    finally:
+        server.stop()

@@ -39,10 +39,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Staff sessions end after this long unused, and this long after sign-in in any case.
     staff_idle_minutes: int = 30
     staff_session_hours: int = 12
-    # Failed staff sign-ins allowed per account (e-mail at a clinic) and per client address
-    # inside the window; then 429 until the oldest counted failure leaves the window.
+    # Failed staff sign-ins allowed inside the window per account (e-mail at a clinic) from
+    # one client address, per account from anywhere, and per client address on any account;
+    # then 429 until the oldest counted failure leaves the window.
     staff_login_window_minutes: int = 15
     staff_login_max_failures: int = 5
+    staff_login_max_failures_per_account: int = 50
     staff_login_max_failures_per_ip: int = 20
 
     stripe_secret_key: str = ""
@@ -62,7 +64,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if getattr(self, name) < 0:
                 raise SettingsError(f"DENTBOOK_{name.upper()} must not be negative")
         for name in ("staff_idle_minutes", "staff_session_hours", "staff_login_window_minutes",
-                     "staff_login_max_failures", "staff_login_max_failures_per_ip"):
+                     "staff_login_max_failures", "staff_login_max_failures_per_account",
+                     "staff_login_max_failures_per_ip"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"DENTBOOK_{name.upper()} must be at least 1")
         if not 1 <= self.max_weeks_ahead <= 104:

@@ -34,9 +34,8 @@ MAX_ROWS = 500
 
 CREDENTIALS = "select id, password_hash from dentbook.staff_credentials(%s)"
 SET_HASH = "select dentbook.staff_set_hash(%s, %s)"
-RETRY_AFTER = "select dentbook.login_retry_after(%s, %s, %s, %s, %s)"
-RECORD_FAILURE = "select dentbook.record_login_failure(%s, %s, %s)"
-SESSION_START = "select dentbook.staff_session_start(%s, %s, %s, %s, %s)"
+ATTEMPT = "select attempt, retry_after from dentbook.login_attempt(%s, %s, %s, %s, %s, %s)"
+SESSION_START = "select dentbook.staff_session_start(%s, %s, %s, %s, %s, %s)"
 SESSION_TOUCH = "select staff_id as id, email from dentbook.staff_session_touch(%s, %s)"
 SESSION_END = "select dentbook.staff_session_end(%s)"
 
@@ -164,43 +163,41 @@ async def sign_in(db: Database, settings: Settings, slug: str, form: LoginForm,
                   client_ip: str | None, old_token: str | None) -> SignedIn:
     """Check the password and start a fresh session, or raise LoginFailed / LoginThrottled.
 
-    An unknown e-mail costs the same argon2 verification as a wrong password, and both
-    are recorded as failures. The pool connection is given back during the verification,
-    so a burst of attempts cannot hold the pool.
+    The attempt is counted (as a failure) and the throttle decided in one committed step
+    before the password is checked, so concurrent guesses cannot slip past the count; a
+    success then forgets it. An unknown e-mail costs the same argon2 verification as a
+    wrong password. The pool connection is given back during the verification, so a burst
+    of attempts cannot hold the pool.
     """
     ip = _inet(client_ip)
-    window = timedelta(minutes=settings.staff_login_window_minutes)
     async with db.transaction(Level.SERVICE) as conn:
         clinic = await enter_clinic(conn, slug)
-        row = await (await conn.execute(RETRY_AFTER, (
-            form.email, ip, window, settings.staff_login_max_failures,
+        row = await (await conn.execute(ATTEMPT, (
+            form.email, ip, timedelta(minutes=settings.staff_login_window_minutes),
+            settings.staff_login_max_failures, settings.staff_login_max_failures_per_account,
             settings.staff_login_max_failures_per_ip))).fetchone()
-        wait = row[0] if row and isinstance(row[0], int) else None
-        creds: Credentials | None = None
-        if wait is None:
-            async with conn.cursor(row_factory=class_row(Credentials)) as cur:
-                await cur.execute(CREDENTIALS, (form.email,))
-                creds = await cur.fetchone()
-    if wait is not None:
-        raise LoginThrottled(max(1, wait))
+        assert row is not None
+        attempt, wait = row
+        if wait is not None:
+            raise LoginThrottled(max(1, int(str(wait))))
+        async with conn.cursor(row_factory=class_row(Credentials)) as cur:
+            await cur.execute(CREDENTIALS, (form.email,))
+            creds = await cur.fetchone()
     stored = creds.password_hash if creds else passwords.DUMMY_HASH
     ok = await asyncio.to_thread(passwords.verify, stored, form.password) and creds is not None
+    if creds is None or not ok:
+        raise LoginFailed()  # the attempt is already recorded as a failure
     fresh = None
-    if ok and passwords.needs_rehash(stored):
+    if passwords.needs_rehash(stored):
         fresh = await asyncio.to_thread(passwords.hash_password, form.password)
     token = secrets.token_urlsafe(32)
     async with db.transaction(Level.SERVICE, clinic.id) as conn:
-        if creds is None or not ok:
-            await conn.execute(RECORD_FAILURE, (form.email, ip, window))
-        else:
-            if fresh is not None:
-                await conn.execute(SET_HASH, (creds.id, fresh))
-            await conn.execute(SESSION_START, (
-                creds.id, session_hash(token), session_hash(old_token),
-                timedelta(minutes=settings.staff_idle_minutes),
-                timedelta(hours=settings.staff_session_hours)))
-    if creds is None or not ok:
-        raise LoginFailed()
+        if fresh is not None:
+            await conn.execute(SET_HASH, (creds.id, fresh))
+        await conn.execute(SESSION_START, (
+            creds.id, session_hash(token), session_hash(old_token),
+            timedelta(minutes=settings.staff_idle_minutes),
+            timedelta(hours=settings.staff_session_hours), attempt))
     return SignedIn(clinic, token)
 
 
