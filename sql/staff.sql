@@ -71,12 +71,21 @@ begin
 end
 $$;
 
+-- Sign-out: the session ends, and so do its live streams in every server process (they
+-- listen for the SHA-256 of the stored hash, which names the session without revealing it).
 create function dentbook.staff_session_end(p_id_hash bytea)
     returns boolean
-    language sql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
+    language plpgsql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
-    with d as (delete from staff_sessions where id_hash = p_id_hash returning 1)
-    select exists (select from d)
+begin
+    delete from staff_sessions where id_hash = p_id_hash;
+    if not found then
+        return false;
+    end if;
+    perform pg_notify('dentbook_sessions', json_build_object(
+        't', dentbook.current_tenant(), 'k', encode(sha256(p_id_hash), 'hex'))::text);
+    return true;
+end
 $$;
 
 -- A sign-in attempt, counted and decided in one step BEFORE the password is checked:

@@ -364,6 +364,11 @@ class SseClient:
     def wait_state(self, start: str, state: str, timeout: float = 15.0) -> None:
         wait_for(lambda: self.state(start) == state, timeout, f"{start} {state} over SSE")
 
+    @property
+    def finished(self) -> bool:
+        """Whether the server ended the stream (or it failed)."""
+        return not self._thread.is_alive()
+
     def last_id(self) -> str | None:
         return next((i for i, _ in reversed(self.messages) if i), None)
 

@@ -47,7 +47,7 @@ def signed_in(client: httpx.Client, slug: str, email: str) -> str:
     """Sign in and return the session cookie's value."""
     r = sign_in(client, slug, email)
     assert r.status_code == 303 and r.headers["location"] == f"/{slug}/staff", r.text[-400:]
-    return client.cookies[COOKIE]
+    return str(client.cookies.get(COOKIE, path=f"/{slug}/staff"))
 
 
 def digest(token: str) -> bytes:

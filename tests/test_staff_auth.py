@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 
 from dentbook import passwords
 from dentbook.staff import COOKIE
-from helpers import Server, app_settings, owner_sql
+from helpers import Server, SseClient, app_settings, owner_sql, wait_for
 from staff_helpers import (
     CSRF,
     PASSWORD,
@@ -47,7 +47,7 @@ def test_sign_in_sets_a_session_cookie_and_opens_the_dashboard(client, pg, clini
                   if k == "set-cookie" and v.startswith(COOKIE + "="))
     attrs = {a.strip().split("=")[0].lower() for a in cookie.split(";")[1:]}
     assert {"httponly", "path", "samesite"} <= attrs and "secure" not in attrs
-    assert "Path=/;" in cookie + ";" and "samesite=lax" in cookie.lower()
+    assert f"Path=/{clinic.slug}/staff;" in cookie + ";" and "samesite=lax" in cookie.lower()
     token = client.cookies[COOKIE]
     assert len(token) >= 43  # ≥ 256 random bits, urlsafe
     assert sessions(pg, clinic) == [digest(token)]  # only the hash is stored
@@ -295,3 +295,37 @@ def test_a_stranger_cannot_lock_the_real_person_out_but_the_account_has_a_ceilin
                 assert r.status_code == 429 and 'data-error="login_throttled"' in r.text
     finally:
         server.stop()
+
+
+def test_two_clinics_two_sessions_and_signing_out_of_one_ends_only_it(client, pg, make_clinic):
+    a, b = make_clinic(), make_clinic()
+    signed_in(client, b.slug, add_staff(pg, b))
+    signed_in(client, a.slug, add_staff(pg, a))  # the browser now holds one cookie per clinic
+    assert len(sessions(pg, a)) == 1 and len(sessions(pg, b)) == 1
+    assert client.get(f"/{b.slug}/staff").status_code == 200
+    r = client.post(f"/{a.slug}/staff/logout", data={"_csrf_token": login_token(client, a.slug)})
+    assert r.status_code == 303
+    assert sessions(pg, a) == [] and len(sessions(pg, b)) == 1
+    assert client.get(f"/{b.slug}/staff").status_code == 200  # still signed in at B
+    r = client.post(f"/{b.slug}/staff/logout", data={"_csrf_token": login_token(client, b.slug)})
+    assert r.status_code == 303 and sessions(pg, b) == []
+    assert _is_login_redirect(client.get(f"/{b.slug}/staff"), b.slug)
+
+
+def test_signing_out_ends_the_sessions_live_stream(client, pg, clinic, server):
+    token = signed_in(client, clinic.slug, add_staff(pg, clinic))
+    other = signed_in(httpx.Client(base_url=server.url), clinic.slug, add_staff(pg, clinic))
+    mine = SseClient(f"{server.url}/{clinic.slug}/staff/events",
+                     headers={"Cookie": f"{COOKIE}={token}"})
+    theirs = SseClient(f"{server.url}/{clinic.slug}/staff/events",
+                       headers={"Cookie": f"{COOKIE}={other}"})
+    try:
+        wait_for(lambda: mine.messages and theirs.messages, what="both streams open")
+        r = client.post(f"/{clinic.slug}/staff/logout",
+                        data={"_csrf_token": login_token(client, clinic.slug)})
+        assert r.status_code == 303
+        wait_for(lambda: mine.finished, timeout=10, what="the signed-out stream to end")
+        assert not theirs.finished  # another session's stream goes on
+    finally:
+        mine.close()
+        theirs.close()

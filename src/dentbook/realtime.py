@@ -28,6 +28,7 @@ import psycopg
 log = logging.getLogger(__name__)
 
 CHANNEL = "dentbook_bookings"
+SESSIONS = "dentbook_sessions"  # a staff session ended: {"t": tenant, "k": its stream key}
 QUEUE_SIZE = 64  # messages a client may fall behind before it is disconnected
 
 
@@ -69,11 +70,13 @@ def _instant(value: str) -> datetime:
 
 
 class Subscriber:
-    """One SSE client: a bounded queue; `None` in it means "close the stream"."""
+    """One SSE client: a bounded queue; `None` in it means "close the stream". `tag` names
+    what the stream depends on beyond its topic (a staff session), so it can be ended."""
 
-    def __init__(self, size: int = QUEUE_SIZE) -> None:
+    def __init__(self, size: int = QUEUE_SIZE, tag: str | None = None) -> None:
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(size)
         self.dropped = False
+        self.tag = tag
 
     def offer(self, message: bytes) -> None:
         if self.dropped:
@@ -93,6 +96,7 @@ class Subscriber:
 
 OnChange = Callable[[Change], Awaitable[None]]
 OnResync = Callable[[], Awaitable[None]]
+OnSessionEnd = Callable[[UUID, str], None]
 
 
 class Hub:
@@ -103,10 +107,11 @@ class Hub:
     """
 
     def __init__(self, url: str, on_change: OnChange, on_resync: OnResync,
-                 queue_size: int = QUEUE_SIZE) -> None:
+                 on_session_end: OnSessionEnd, queue_size: int = QUEUE_SIZE) -> None:
         self.url = url
         self.on_change = on_change
         self.on_resync = on_resync
+        self.on_session_end = on_session_end
         self.queue_size = queue_size
         self.topics: dict[Hashable, set[Subscriber]] = {}
         self.boot = secrets.token_hex(3)
@@ -123,8 +128,8 @@ class Hub:
         self.sequence += 1
         return f"{self.boot}-{self.sequence}"
 
-    def subscribe(self, topic: Hashable) -> Subscriber:
-        sub = Subscriber(self.queue_size)
+    def subscribe(self, topic: Hashable, tag: str | None = None) -> Subscriber:
+        sub = Subscriber(self.queue_size, tag)
         self.topics.setdefault(topic, set()).add(sub)
         return sub
 
@@ -201,6 +206,17 @@ class Hub:
 
         self._timers[key] = loop.call_later(delay, fire)
 
+    def _session_ended(self, payload: str) -> None:
+        try:
+            p = json.loads(payload)
+            tenant, key = UUID(p["t"]), p["k"]
+            if not isinstance(key, str) or len(key) != 64:
+                raise ValueError("bad key")
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("realtime: ignored a session notification: %s", exc)
+            return
+        self.on_session_end(tenant, key)
+
     async def _deliver(self, change: Change) -> None:
         try:
             await self.on_change(change)
@@ -213,6 +229,7 @@ class Hub:
             try:
                 async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
                     await conn.execute(f"listen {CHANNEL}")
+                    await conn.execute(f"listen {SESSIONS}")
                     self.connected.set()
                     delay = 0.5
                     if self._gap:
@@ -221,6 +238,9 @@ class Hub:
                         self._gap = False
                         await self.on_resync()
                     async for note in conn.notifies():
+                        if note.channel == SESSIONS:
+                            self._session_ended(note.payload)
+                            continue
                         try:
                             change = Change.parse(note.payload)
                         except ValueError as exc:

@@ -159,6 +159,12 @@ def session_hash(token: str | None) -> bytes | None:
     return hashlib.sha256(token.encode("ascii")).digest()
 
 
+def stream_key(token: str | None) -> str | None:
+    """What `staff_session_end` announces for this session: SHA-256 of its stored hash."""
+    digest = session_hash(token)
+    return hashlib.sha256(digest).hexdigest() if digest else None
+
+
 async def sign_in(db: Database, settings: Settings, slug: str, form: LoginForm,
                   client_ip: str | None, old_token: str | None) -> SignedIn:
     """Check the password and start a fresh session, or raise LoginFailed / LoginThrottled.

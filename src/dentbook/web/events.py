@@ -76,7 +76,7 @@ class Live:
 
     def __init__(self, db: Database, settings: Settings, env: Environment, listen_url: str) -> None:
         self.db, self.settings, self.env = db, settings, env
-        self.hub = Hub(listen_url, self.on_change, self.on_resync)
+        self.hub = Hub(listen_url, self.on_change, self.on_resync, self.on_session_end)
         self.keepalive_seconds = 15.0
         self.send_timeout_seconds = 10.0
         # A crowd opening the same calendar costs one database read and one render, not
@@ -124,6 +124,13 @@ class Live:
                 self.hub.publish(topic, await self.outcome(topic))
             elif isinstance(topic, StaffTopic) and topic.tenant == change.tenant:
                 self.hub.publish(topic, await self.appointments(topic))
+
+    def on_session_end(self, tenant: UUID, key: str) -> None:
+        """A staff session ended (signed out, in any process): end its streams now."""
+        for topic, subs in list(self.hub.topics.items()):
+            if isinstance(topic, StaffTopic) and topic.tenant == tenant:
+                for sub in [s for s in subs if s.tag == key]:
+                    sub.close()
 
     async def on_resync(self) -> None:
         self._current.clear()
@@ -228,14 +235,15 @@ class EventStream(Response[None]):
     """A response that hands the raw ASGI channel to `Live.stream` (no buffering)."""
 
     def __init__(self, live: Live, topic: Any, first: Callable[[], Awaitable[bytes]],
-                 lifetime: float | None = None) -> None:
+                 lifetime: float | None = None, tag: str | None = None) -> None:
         super().__init__(content=None)
         self.live, self.topic, self.first, self.lifetime = live, topic, first, lifetime
+        self.tag = tag
 
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             # Subscribe before reading the current state: a change in between is queued.
-            sub = self.live.hub.subscribe(self.topic)
+            sub = self.live.hub.subscribe(self.topic, self.tag)
             try:
                 first = await self.first()
             except BaseException:
@@ -301,4 +309,5 @@ async def staff_events(request: Request[Any, Any, Any], live: NamedDependency[Li
     async with live.db.transaction(Level.STAFF, clinic.id) as conn:
         doctor = staff.parse_doctor(q.get("doctor"), await staff.list_doctors(conn))
     topic = StaffTopic(slug, clinic.id, doctor, day, request_locale(request, clinic.default_locale))
-    return EventStream(live, topic, lambda: live.appointments(topic), STAFF_STREAM_SECONDS)
+    return EventStream(live, topic, lambda: live.appointments(topic), STAFF_STREAM_SECONDS,
+                       tag=staff.stream_key(request.cookies.get(staff.COOKIE)))

@@ -52,7 +52,7 @@ async def login(request: Request[Any, Any, Any], db: NamedDependency[Database],
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     return Redirect(f"/{signed.clinic.slug}/staff", status_code=303, headers=_PRIVATE,
-                    cookies=[_cookie(settings, signed.token)])
+                    cookies=[_cookie(settings, signed.clinic.slug, signed.token)])
 
 
 @post("/{slug:str}/staff/logout", name="staff_logout", status_code=303)
@@ -60,7 +60,7 @@ async def logout(request: Request[Any, Any, Any], db: NamedDependency[Database],
                  settings: NamedDependency[Settings], slug: FromPath[str]) -> Redirect:
     clinic = await staff.sign_out(db, slug, request.cookies.get(staff.COOKIE))
     return Redirect(f"/{clinic.slug}/staff/login", status_code=303, headers=_PRIVATE,
-                    cookies=[_cookie(settings, "", max_age=0)])
+                    cookies=[_cookie(settings, clinic.slug, "", max_age=0)])
 
 
 @get("/{slug:str}/staff", name="staff_dashboard")
@@ -94,7 +94,9 @@ async def _clinic(db: Database, slug: str) -> Clinic:
         return await enter_clinic(conn, slug)
 
 
-def _cookie(settings: Settings, value: str, max_age: int | None = None) -> Cookie:
-    # A browser-session cookie: the server enforces the idle and absolute limits.
-    return Cookie(key=staff.COOKIE, value=value, path="/", httponly=True, samesite="lax",
+def _cookie(settings: Settings, slug: str, value: str, max_age: int | None = None) -> Cookie:
+    # A browser-session cookie (the server enforces the idle and absolute limits), sent only
+    # to its own clinic's staff pages: a browser signed in at two clinics holds two, signing
+    # in or out at one never touches the other, and patient pages never see it.
+    return Cookie(key=staff.COOKIE, value=value, path=f"/{slug}/staff", httponly=True, samesite="lax",
                   secure=settings.cookies_secure, max_age=max_age)
