@@ -41,6 +41,7 @@ from bench.common import (
     Row,
     Server,
     base_env,
+    cmdline,
     ms,
     nofile_limit,
     open_fds,
@@ -248,14 +249,16 @@ async def _measure(server: Server, path: str, k: int, events: int, clinic: Clini
     crowd = Crowd()
     pids = server_pids(server.pid)
     limits = {pid: nofile_limit(pid) for pid in pids}
-    fds0 = {pid: open_fds(pid) for pid in pids}
+    # The processes that serve connections: uvicorn's spawned workers (or the server itself).
+    workers = [pid for pid in pids if "multiprocessing.spawn" in cmdline(pid)] or [server.pid]
+    fds0 = {pid: open_fds(pid) for pid in workers}
     rss0 = server_rss_kib(server.pid)
     t_open = time.monotonic()
     streams, failed = await _open(crowd, server.port, path, k, cookies)
     open_s = time.monotonic() - t_open
     await asyncio.sleep(1.0)
     rss1 = server_rss_kib(server.pid)
-    per_process = sorted((open_fds(pid) - fds0[pid] for pid in pids), reverse=True)
+    per_process = sorted((open_fds(pid) - fds0[pid] for pid in workers), reverse=True)
     ready = crowd.ready
     delays: list[float] = []
     served: list[int] = []
@@ -288,7 +291,8 @@ async def _measure(server: Server, path: str, k: int, events: int, clinic: Clini
             "every_client": ready == k and all(n == k for n in served),
             "delay": summary_ms(delays), "rss_before_kib": rss0, "rss_after_kib": rss1,
             "kib_per_stream": (rss1 - rss0) / k if k else float("nan"),
-            "streams_per_process": per_process, "open_files_limit": sorted(set(limits.values()), key=str),
+            "streams_per_process": per_process,
+            "open_files_limit": sorted(set(limits.values()), key=str),
             "headers": _heads(crowd.heads)}
 
 
