@@ -38,11 +38,11 @@ class Mode:
 
 
 QUICK = Mode(name="quick", race_n=(20, 50), throughput_requests=60, throughput_connections=8,
-             page_requests=60, page_connections=4, fanout_k=(50,), fanout_events=2,
+             page_requests=60, page_connections=4, fanout_k=(50, 150), fanout_events=2,
              growth_clinics=50, growth_sizes=(200, 2_000, 20_000), growth_samples=10,
              settle_seconds=0)
 FULL = Mode(name="full", race_n=(100, 1000), throughput_requests=1500, throughput_connections=16,
-            page_requests=3000, page_connections=16, fanout_k=(100, 1000, 5000), fanout_events=3,
+            page_requests=3000, page_connections=16, fanout_k=(1000, 5000, 10_000), fanout_events=3,
             growth_clinics=1000, growth_sizes=(10_000, 100_000, 1_000_000), growth_samples=100,
             settle_seconds=300)
 
@@ -127,15 +127,38 @@ def machine() -> dict[str, Any]:
             "python": sys.version.split()[0], "kernel": os.uname().release}
 
 
-def raise_nofile(wanted: int = 65536) -> int:
-    """Raise this process's open-file limit toward `wanted` (children inherit it)."""
+def raise_nofile() -> int:
+    """Raise this process's soft open-file limit to the hard one (children inherit it);
+    the soft limit now."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted
-    if soft < target:
+    # An unlimited hard limit still stops at the kernel's per-process ceiling.
+    ceiling = int(Path("/proc/sys/fs/nr_open").read_text())
+    target = ceiling if hard == resource.RLIM_INFINITY else min(hard, ceiling)
+    if soft != resource.RLIM_INFINITY and soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def nofile_limit(pid: int) -> int | None:
+    """The soft open-file limit of a running process (from /proc), None if unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+            if line.startswith("Max open files"):
+                soft = line.split()[3]
+                return None if soft == "unlimited" else int(soft)
+    except OSError:
+        pass
+    return None
+
+
+def open_fds(pid: int) -> int:
+    """How many file descriptors a process has open (each stream holds one socket)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
 
 
 def _children() -> dict[int, list[int]]:
@@ -178,9 +201,14 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def server_pids(root: int, exclude: str = "dentbook.stripe_local") -> list[int]:
+    """A server's process tree (supervisor and workers), leaving out `exclude`."""
+    return [p for p in tree_pids(root) if exclude not in cmdline(p)]
+
+
 def server_rss_kib(root: int, exclude: str = "dentbook.stripe_local") -> int:
     """RSS summed over a server's process tree (supervisor and workers), leaving out `exclude`."""
-    return sum(rss_kib(p) for p in tree_pids(root) if exclude not in cmdline(p))
+    return sum(rss_kib(p) for p in server_pids(root, exclude))
 
 
 # Servers --------------------------------------------------------------------------------
@@ -217,9 +245,11 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> Server:
         log = self.log_path.open("ab")
+        # The child raises its soft open-file limit to the hard one before it runs, as a
+        # server holding thousands of streams must (its workers inherit the limit).
         self.proc = subprocess.Popen(self.argv, env=self.env, cwd=REPO, stdout=log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=raise_nofile)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

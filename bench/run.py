@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from bench import fanout, growth, pages, race, throughput
 from bench.common import FULL, QUICK, REPO, Row, load1, machine, raise_nofile, settle
 from bench.data import Context, Db
 
-BENCHES: dict[str, Callable[[Context], Awaitable[list[Row]]]] = {
+BENCHES: dict[str, Callable[[Context], Coroutine[Any, Any, list[Row]]]] = {
     "race": race.run, "throughput": throughput.run, "fanout": fanout.run, "pages": pages.run,
     "growth": growth.run,
 }
@@ -167,7 +167,9 @@ def markdown(report: dict[str, Any], rows: list[Row]) -> str:
         "",
         f"Run {report['started']}, {took}. Machine: {m['nproc']} cores, {m['cpu']}, "
         f"{m['ram_gib']} GiB RAM, Python {m['python']}, {report['database']}. "
-        "Server: `dentbook serve --workers 2` (uvicorn), client on the same cores, loopback.",
+        "Server: `dentbook serve --workers 2` (uvicorn), client on the same cores, loopback; "
+        f"open-file limit (soft, raised to the hard one) {report['open_files_limit']} "
+        "for the client and every server.",
         f"1-minute load at the start → end of each benchmark: {loads}.",
         "",
         "| benchmark | case | dentbook | same-run baseline | ratio | target | met |",
