@@ -34,11 +34,20 @@ $$;
 drop policy if exists clinic_directory on dentbook.tenants;
 create policy clinic_directory on dentbook.tenants for select to dentbook_owner using (true);
 
-revoke all on schema dentbook from public;
-grant usage on schema dentbook to dentbook_anon, dentbook_staff, dentbook_service;
+-- The job runner claims due jobs of every clinic; jobs carry ids, kinds and times only.
+drop policy if exists worker_claims on dentbook.jobs;
+create policy worker_claims on dentbook.jobs to dentbook_worker using (true) with check (true);
 
-revoke all on all tables in schema dentbook from public, dentbook_anon, dentbook_staff, dentbook_service;
+revoke all on schema dentbook from public;
+grant usage on schema dentbook to dentbook_anon, dentbook_staff, dentbook_service, dentbook_worker;
+-- Functions are executable by the levels their files grant, never by everyone.
+alter default privileges for role dentbook_owner in schema dentbook
+    revoke execute on functions from public;
+
+revoke all on all tables in schema dentbook
+    from public, dentbook_anon, dentbook_staff, dentbook_service, dentbook_worker;
 revoke all on all sequences in schema dentbook from public;
 grant select on dentbook.tenants, dentbook.doctors, dentbook.visit_types, dentbook.working_hours,
-    dentbook.days_off, dentbook.bookings, dentbook.booking_events
+    dentbook.days_off, dentbook.bookings, dentbook.booking_events, dentbook.refunds
     to dentbook_staff;
+grant select, update on dentbook.jobs to dentbook_worker;

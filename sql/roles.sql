@@ -9,12 +9,14 @@
 --   dentbook_anon     patients: execute the public availability functions only.
 --   dentbook_staff    signed-in staff: SELECT under row level security, nothing else.
 --   dentbook_service  the server acting for itself: the booking/payment functions.
+--   dentbook_worker   the in-process job runner: claims due jobs across clinics.
 
 do $$
 declare
     r text;
 begin
-    foreach r in array array['dentbook_owner', 'dentbook_anon', 'dentbook_staff', 'dentbook_service'] loop
+    foreach r in array array['dentbook_owner', 'dentbook_anon', 'dentbook_staff', 'dentbook_service',
+                             'dentbook_worker'] loop
         if not exists (select from pg_roles where rolname = r) then
             execute format('create role %I nologin', r);
         end if;
@@ -28,7 +30,7 @@ begin
                or rolcreaterole or rolbypassrls or rolinherit)) then
         alter role dentbook_app nosuperuser nocreatedb nocreaterole nobypassrls noinherit;
     end if;
-    foreach r in array array['dentbook_anon', 'dentbook_staff', 'dentbook_service'] loop
+    foreach r in array array['dentbook_anon', 'dentbook_staff', 'dentbook_service', 'dentbook_worker'] loop
         if not exists (select from pg_auth_members m join pg_roles g on g.oid = m.roleid
                        join pg_roles u on u.oid = m.member
                        where g.rolname = r and u.rolname = 'dentbook_app') then

@@ -82,6 +82,15 @@ def book(client: httpx.Client, clinic: Any, visit: str = "short", email: str = "
         doctor, clinic.visits[visit], start, token, email=email, name=name)), start
 
 
+def release(client: httpx.Client, slug: str, booking_id: object) -> httpx.Response:
+    """Leave Checkout and press "give this time back", as the patient does."""
+    page = client.get(f"/{slug}/bookings/{booking_id}/cancelled")
+    token = CSRF.search(page.text)
+    assert token, "the cancel page has no form"
+    return client.post(f"/{slug}/bookings/{booking_id}/release",
+                       data={"_csrf_token": token.group(1)})
+
+
 def stripe_signature(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> dict[str, str]:
     """Headers signing `payload` as Stripe does: v1 = HMAC-SHA256(secret, "{t}.{body}")."""
     t = int(time.time()) if at is None else at

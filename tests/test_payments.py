@@ -116,18 +116,65 @@ def test_expired_session_frees_the_slot(client, pg, clinic, stripe_local):
     assert _slot_state(client, clinic, start) == "free"
 
 
-def test_cancel_url_releases_the_hold_and_expires_the_session(client, pg, clinic, stripe_local):
+def _action(client, clinic, booking_id, action, page=None):
+    """Press one of the hold's buttons (resume or release) on `page` (the cancel page)."""
+    page = page or client.get(f"/{clinic.slug}/bookings/{booking_id}/cancelled").text
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+    return client.post(f"/{clinic.slug}/bookings/{booking_id}/{action}",
+                       data={"_csrf_token": token})
+
+
+def test_cancel_url_asks_and_only_the_button_releases_the_hold(client, pg, clinic, stripe_local):
     r, start = _book(client, clinic)
     session = session_of(r.headers["location"])
     row = booking_row(pg.owner, clinic.id, session)
-    page = client.get(f"/{clinic.slug}/bookings/{row['id']}/cancelled")
-    assert page.status_code == 200 and 'data-outcome="released"' in page.text
+    for _ in range(2):  # a link preview, a prefetch, the patient reloading: nothing changes
+        page = client.get(f"/{clinic.slug}/bookings/{row['id']}/cancelled")
+        assert page.status_code == 200 and 'data-outcome="held"' in page.text
+    assert _status(pg, clinic, session) == "pending"
+    assert _slot_state(client, clinic, start) == "taken"
+    released = _action(client, clinic, row["id"], "release", page.text)
+    assert released.status_code == 303
+    assert released.headers["location"] == f"/{clinic.slug}/bookings/{row['id']}/return"
+    assert 'data-outcome="released"' in client.get(released.headers["location"]).text
     assert _status(pg, clinic, session) == "released"
     assert _slot_state(client, clinic, start) == "free"
     remote = stripe_local.http.get(f"/v1/checkout/sessions/{session}").json()
     assert remote["status"] == "expired"
-    again = client.get(f"/{clinic.slug}/bookings/{row['id']}/cancelled")
-    assert again.status_code == 200 and _status(pg, clinic, session) == "released"
+    again = _action(client, clinic, row["id"], "release", page.text)
+    assert again.status_code == 303 and _status(pg, clinic, session) == "released"
+
+
+def test_a_patient_back_from_checkout_is_offered_their_own_hold(client, pg, clinic, server):
+    r, _ = _book(client, clinic)
+    checkout = r.headers["location"]
+    row = booking_row(pg.owner, clinic.id, session_of(checkout))
+    page = client.get(f"/{clinic.slug}")
+    assert f'data-own-hold="{row["id"]}"' in page.text
+    again = _action(client, clinic, row["id"], "resume", page.text)
+    assert again.status_code == 303 and again.headers["location"] == checkout
+    # another browser sees no such offer and cannot resume it, even knowing the address
+    with httpx.Client(base_url=server.url) as other:
+        assert "data-own-hold" not in other.get(f"/{clinic.slug}").text
+        refused = _action(other, clinic, row["id"], "resume")
+        assert refused.status_code == 409 and 'data-error="not_resumable"' in refused.text
+        assert checkout not in refused.text
+    assert _status(pg, clinic, session_of(checkout)) == "pending"
+
+
+def test_knowing_the_patients_email_does_not_take_over_their_hold(client, pg, clinic, server):
+    r, start = _book(client, clinic, email="owner@example.com")
+    assert r.status_code == 303
+    doctor, visit = clinic.doctors[0], clinic.visits["short"]
+    with httpx.Client(base_url=server.url) as stranger:
+        # the form of another, free slot gives the stranger a valid CSRF token
+        other = free_starts(stranger, clinic.slug, doctor, visit, next_week(stranger, clinic.slug))[3]
+        token = csrf_token(stranger, clinic.slug, doctor, visit, other)
+        taken = stranger.post(f"/{clinic.slug}/bookings", data=form(
+            doctor, visit, start, token, email="owner@example.com"))
+    assert taken.status_code == 409 and 'data-error="slot_taken"' in taken.text
+    assert r.headers["location"] not in taken.text
+    assert _status(pg, clinic, session_of(r.headers["location"])) == "pending"
 
 
 def test_late_payment_for_a_lapsed_hold_is_refunded_exactly_once(client, pg, clinic, stripe_local):
@@ -211,3 +258,5 @@ def test_the_same_patient_asking_again_gets_the_same_hold_and_checkout(client, p
     assert rows == [("pending",)]
     other = client.post(f"/{clinic.slug}/bookings", data={**data, "email": "someone@example.com"})
     assert other.status_code == 409 and 'data-error="slot_taken"' in other.text
+    tagged = client.post(f"/{clinic.slug}/bookings", data={**data, "email": "twice+again@example.com"})
+    assert tagged.headers.get("location") == first.headers["location"]  # one mailbox

@@ -68,7 +68,8 @@ def test_a_hold_reads_only_its_neighbourhood(pg, busy_doctor):
     start = datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
     read = _rows_read(pg, busy_doctor, Level.SERVICE, """
         select * from dentbook.hold_slot(%s, %s, %s, 'New Patient', 'regular@example.com', '',
-                                         '10.9.9.9', 'pl', interval '30 minutes', interval '0',
+                                         '10.9.9.9', 'pl', sha256('browser'),
+                                         interval '30 minutes', interval '0',
                                          interval '90 days', 3, 20)""",
                       (busy_doctor.doctors[0], busy_doctor.visits["short"], start))
     assert read < 50, f"{read} booking rows read by one hold (e-mail and client with {HISTORY} lapsed holds)"

@@ -22,6 +22,7 @@ from helpers import (
     free_starts,
     next_week,
     owner_sql,
+    release,
     session_of,
     wait_for,
 )
@@ -53,7 +54,7 @@ def test_taken_then_free_after_cancel(client, pg, clinic, watched):
     session = _hold(client, clinic, start)
     sse.wait_state(start, "taken")
     row = booking_row(pg.owner, clinic.id, session)
-    client.get(f"/{clinic.slug}/bookings/{row['id']}/cancelled")
+    release(client, clinic.slug, row["id"])
     sse.wait_state(start, "free")
 
 
@@ -198,7 +199,7 @@ def test_a_slow_client_is_dropped_without_hurting_a_fast_one(client, pg, server,
         session = _hold(client, clinic, start)
         fast.wait_state(start, "taken")  # the fast one is still served, live
         row = booking_row(pg.owner, clinic.id, session)
-        client.get(f"/{clinic.slug}/bookings/{row['id']}/cancelled")
+        release(client, clinic.slug, row["id"])
         fast.wait_state(start, "free")
         slow.close()
     finally:

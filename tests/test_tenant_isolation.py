@@ -10,6 +10,7 @@ import pytest
 from psycopg import sql
 
 from dentbook.db import Level
+from helpers import owner_sql
 
 TABLES = """
 select c.relname, c.relrowsecurity, c.relforcerowsecurity
@@ -69,7 +70,27 @@ def _count_as(pg, level: Level, tenant: uuid.UUID | None, table: str) -> int | N
 def test_no_tenant_means_zero_rows_in_every_table(pg, clinic):
     for name, _, _ in _tables(pg.owner):
         for level in Level:
+            if (name, level) == ("jobs", Level.WORKER):
+                continue  # the job runner's one cross-clinic view: the next test
             assert _count_as(pg, level, None, name) in (0, None), (name, level)
+
+
+def test_the_job_runner_sees_every_clinics_jobs_and_nothing_else(pg, make_clinic):
+    a, b = make_clinic(), make_clinic()
+    for c in (a, b):
+        owner_sql(pg.owner, c.id, "insert into dentbook.jobs (tenant_id, kind, due_at)"
+                  " values (%s, 'refund', now() + interval '1 day') returning 1", (c.id,))
+    with psycopg.connect(pg.app) as conn:
+        conn.execute("select set_config('role', 'dentbook_worker', false)")
+        tenants = {r[0] for r in conn.execute("select tenant_id from dentbook.jobs")}
+        assert {a.id, b.id} <= tenants
+    for name, _, _ in _tables(pg.owner):
+        if name != "jobs":
+            assert _count_as(pg, Level.WORKER, a.id, name) is None, name  # no access at all
+    columns = {r[0] for r in owner_sql(pg.owner, a.id, "select column_name from"
+                                       " information_schema.columns where table_schema = 'dentbook'"
+                                       " and table_name = 'jobs'")}
+    assert not columns & {"patient_name", "patient_email", "patient_phone", "email", "payload"}
 
 
 def test_staff_level_sees_only_its_clinic_even_without_a_where(pg, make_clinic):

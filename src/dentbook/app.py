@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import stripe
 from litestar import Litestar
@@ -16,7 +17,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import Message, Scope
 
-from dentbook import logs
+from dentbook import jobs, logs, payments
 from dentbook.db import Database
 from dentbook.payments import make_client
 from dentbook.resources import STATIC_DIR
@@ -38,19 +39,21 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
                               max_size=settings.pool_max, timeout=settings.pool_timeout_seconds)
 
     env = make_environment()
-    live = Live(database, settings, env, settings.database_url)
+    stripe_client = make_client(settings)
+    runner = jobs.Runner(database, {"refund": partial(payments.refund_job, database, stripe_client)})
+    live = Live(database, settings, env, settings.database_url, {jobs.CHANNEL: runner.wake})
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await database.open()
         await live.hub.start()
+        await runner.start()
         try:
             yield
         finally:
+            await runner.stop()
             await live.hub.stop()
             await database.close()
-
-    stripe_client = make_client(settings)
 
     # The booking form's answer redirects to Checkout; form-action must allow it.
     csp = CSP.format(checkout=settings.stripe_api_base or "https://checkout.stripe.com")
@@ -72,6 +75,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
                                        name="static", include_in_schema=False),
             public.directory, public.clinic_page, public.slots_fragment,
             bookings.book, bookings.booking_return, bookings.booking_cancelled,
+            bookings.booking_release, bookings.booking_resume,
             webhooks.stripe_webhook,
             staff_pages.login_page, staff_pages.login, staff_pages.logout, staff_pages.dashboard,
             events.calendar_events, events.booking_events, events.staff_events,
@@ -97,7 +101,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         exception_handlers=errors.HANDLERS,
         before_send=[security_headers],
         lifespan=[lifespan],
-        state=State({"live": live}),
+        state=State({"live": live, "jobs": runner}),
         request_max_body_size=64 * 1024,
         openapi_config=None,
         logging_config=None,  # ours: JSON lines (dentbook.logs)

@@ -4,7 +4,10 @@ patient may see of it afterwards. The guarantees are in `sql/functions.sql: hold
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -47,8 +50,14 @@ class Hold:
     hold_expires_at: datetime
     amount_minor: int
     currency: str
-    reused: bool = False  # the same patient's existing hold on this very slot
-    stripe_session_id: str | None = None
+    reused: bool  # the same browser's existing hold on this very slot
+    stripe_session_id: str | None
+    doctor_name: str
+    visit_name_pl: str
+    visit_name_en: str
+
+    def visit_name(self, locale: str) -> str:
+        return self.visit_name_pl if locale == "pl" else self.visit_name_en
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,12 @@ class BookingView:
     amount_minor: int
     currency: str
     stripe_session_id: str | None
+    hold_expires_at: datetime
+
+    @property
+    def held(self) -> bool:
+        """An unpaid hold still waiting for its payment to start (it may be resumed)."""
+        return self.status == "pending" and not self.hold_lapsed and not self.payment_processing
 
     @property
     def outcome(self) -> str:
@@ -90,14 +105,34 @@ class BookingView:
         return self.visit_name_pl if locale == "pl" else self.visit_name_en
 
 
+HOLDER_COOKIE = "dentbook_holder"
+_HOLDER = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 HOLD_MARGIN_SECONDS = 60
 HOLD_ATTEMPTS = 3
 
 HOLD = """select * from dentbook.hold_slot(%(doctor)s, %(visit)s, %(start)s, %(name)s, %(email)s,
-    %(phone)s, %(ip)s, %(locale)s, %(hold)s, %(notice)s, %(window)s, %(per_email)s, %(per_ip)s)"""
+    %(phone)s, %(ip)s, %(locale)s, %(holder)s, %(hold)s, %(notice)s, %(window)s, %(per_email)s,
+    %(per_ip)s)"""
 ATTACH = "select dentbook.attach_checkout_session(%s, %s)"
 RELEASE = "select stripe_session_id from dentbook.release_hold(%s, %s)"
 VIEW = "select * from dentbook.public_booking(%s)"
+OWN_HOLDS = "select * from dentbook.public_own_holds(%s)"
+
+
+def holder_token(current: str | None) -> str:
+    """The browser's holder cookie value: its own if well formed, else a new random one."""
+    return current if current and _HOLDER.fullmatch(current) else secrets.token_urlsafe(32)
+
+
+def holder_hash(token: str | None) -> bytes | None:
+    """What the database keeps of a holder cookie (SHA-256), or None if it is malformed."""
+    if not token or not _HOLDER.fullmatch(token):
+        return None
+    return holder_digest(token)
+
+
+def holder_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("ascii")).digest()
 
 
 def parse_form(raw: dict[str, Any]) -> BookingRequest:
@@ -133,8 +168,11 @@ def parse_form(raw: dict[str, Any]) -> BookingRequest:
 
 
 async def hold(conn: Conn, req: BookingRequest, client_ip: str | None, locale: str,
-               settings: Settings) -> Hold:
-    """Hold the slot in this transaction (its clinic already entered at service level)."""
+               holder: bytes, settings: Settings) -> Hold:
+    """Hold the slot in this transaction (its clinic already entered at service level).
+
+    `holder` is the SHA-256 of the browser's holder cookie: only that browser gets its own
+    hold back by asking again (see `holder_hash`)."""
     ip = None
     if client_ip:
         try:
@@ -144,6 +182,7 @@ async def hold(conn: Conn, req: BookingRequest, client_ip: str | None, locale: s
     params = {
         "doctor": req.doctor_id, "visit": req.visit_type_id, "start": req.start,
         "name": req.name, "email": req.email, "phone": req.phone, "ip": ip, "locale": locale,
+        "holder": holder,
         # One minute over the configured hold, so that Stripe, which wants a Checkout
         # Session to live at least 30 minutes from its creation, accepts the hold's
         # expiry as the session's expires_at after the round trip.
@@ -198,3 +237,24 @@ async def view(conn: Conn, booking: UUID) -> BookingView:
     if found is None:
         raise NotFound(str(booking))
     return found
+
+
+@dataclass(frozen=True)
+class OwnHold:
+    """An unpaid hold of this browser, offered back to it on the clinic page."""
+
+    id: UUID
+    doctor_id: UUID
+    doctor_name: str
+    starts_at: datetime
+    hold_expires_at: datetime
+    stripe_session_id: str | None
+
+
+async def own_holds(conn: Conn, holder: bytes | None) -> list[OwnHold]:
+    """This browser's unpaid holds at the transaction's clinic (none without a cookie)."""
+    if holder is None:
+        return []
+    async with conn.cursor(row_factory=class_row(OwnHold)) as cur:
+        await cur.execute(OWN_HOLDS, (holder,))
+        return await cur.fetchall()

@@ -24,6 +24,7 @@ class Level(enum.StrEnum):
     ANON = "dentbook_anon"
     STAFF = "dentbook_staff"
     SERVICE = "dentbook_service"
+    WORKER = "dentbook_worker"
 
 
 class DatabaseUnavailable(RuntimeError):

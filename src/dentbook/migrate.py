@@ -37,15 +37,24 @@ class Step:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
-# Order matters. New schema changes go in new versioned files after schema.sql.
+# Order matters. New schema changes go in new versioned files after the last schema-N.sql;
+# functions live in one repeatable file per trust level (anon, staff, service, worker).
 STEPS = (
     Step("roles.sql", repeatable=True, as_owner=False),
     Step("schema.sql", repeatable=False),
     Step("schema-2.sql", repeatable=False),
+    Step("schema-3.sql", repeatable=False),
     Step("rls.sql", repeatable=True),
-    Step("functions.sql", repeatable=True),
+    Step("anon.sql", repeatable=True),
     Step("staff.sql", repeatable=True),
+    Step("service-booking.sql", repeatable=True),
+    Step("service-payments.sql", repeatable=True),
+    Step("service-signin.sql", repeatable=True),
+    Step("worker.sql", repeatable=True),
+    Step("triggers.sql", repeatable=True),
 )
+# Repeatable steps of earlier versions, since split up: their records are dropped.
+RETIRED = frozenset({"functions.sql"})
 
 _LOCK_KEY = 0x64656E74  # "dent": one migrator at a time per database
 
@@ -74,6 +83,8 @@ def migrate(url: str) -> list[str]:
         conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         applied = _applied(conn)
         _refuse_newer(applied)
+        if RETIRED & set(applied):
+            conn.execute("delete from dentbook_meta.migrations where name = any(%s)", (list(RETIRED),))
         versioned_ran = False
         for step in STEPS:
             due = applied.get(step.name) != step.checksum
@@ -121,7 +132,7 @@ def _applied(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, str]:
 
 
 def _refuse_newer(applied: dict[str, str]) -> None:
-    known = {s.name for s in STEPS}
+    known = {s.name for s in STEPS} | RETIRED
     unknown = sorted(set(applied) - known)
     if unknown:
         raise MigrationError(

@@ -13,11 +13,12 @@ from uuid import UUID
 
 import stripe
 
-from dentbook import booking
-from dentbook.db import Conn, Database, Level, begin, retry_deadlocks
-from dentbook.errors import NotFound, PaymentUnavailable
+from dentbook import booking, i18n
+from dentbook.db import Database, Level, retry_deadlocks
+from dentbook.errors import PaymentUnavailable
+from dentbook.jobs import GiveUp, Job
 from dentbook.settings import Settings
-from dentbook.tenancy import Clinic, VisitType, enter_clinic, list_visit_types
+from dentbook.tenancy import Clinic, enter_clinic
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,8 @@ EVENTS = {
     "checkout.session.async_payment_failed": "failed",
     "checkout.session.expired": "expired",
 }
-RECORD = "select dentbook.record_webhook_event(%s, %s)"
-APPLY = "select * from dentbook.apply_payment_event(%s, %s, %s, %s, %s, %s)"
+APPLY = "select outcome from dentbook.payment_event(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+REFUND_DUE = "select amount_minor, currency, payment_intent, reason from dentbook.refund_due(%s)"
 COMPLETE_REFUND = "select dentbook.complete_refund(%s, %s)"
 
 
@@ -57,45 +58,45 @@ def make_client(settings: Settings) -> stripe.StripeClient:
 
 async def reserve_and_checkout(db: Database, client: stripe.StripeClient, settings: Settings,
                                slug: str, req: booking.BookingRequest, client_ip: str | None,
-                               locale: str) -> Started:
-    """Hold the slot (committed), then open a Checkout Session for exactly that hold.
+                               locale: str, holder: bytes) -> Started:
+    """Hold the slot (one short transaction, committed), then open a Checkout Session for
+    exactly that hold with no database connection checked out, then write its id back.
 
-    If Stripe cannot open the session, the hold is released at once.
+    Stripe may stall for many seconds; holding a connection meanwhile would drain the pool
+    and turn one slow answer into a site-wide 503. If Stripe cannot open the session, the
+    hold is released at once. `holder` identifies the browser (see `booking.hold`).
     """
-    async with db.connection() as conn:
-        async with begin(conn, Level.SERVICE):
-            clinic = await enter_clinic(conn, slug)
-            visit = next((v for v in await list_visit_types(conn) if v.id == req.visit_type_id),
-                         None)
-            if visit is None:
-                raise NotFound("visit type")
-            hold = await booking.hold(conn, req, client_ip, locale, settings)
-        url = await _existing_checkout(client, hold) if hold.reused else None
-        if url is None:
-            url = await _checkout(conn, client, settings, clinic, visit, hold, req.email, locale)
+    async with db.transaction(Level.SERVICE) as conn:
+        clinic = await enter_clinic(conn, slug)
+        hold = await booking.hold(conn, req, client_ip, locale, holder, settings)
+    url = await _open_checkout(client, hold.stripe_session_id) if hold.reused else None
+    if url is None:
+        url = await _checkout(db, client, settings, clinic, hold, req.email, locale)
     return Started(clinic, hold, url)
 
 
-async def _existing_checkout(client: stripe.StripeClient, hold: booking.Hold) -> str | None:
-    """The open Checkout page of a hold the patient asked for again, if there is one."""
-    if not hold.stripe_session_id:
+async def _open_checkout(client: stripe.StripeClient, session_id: str | None) -> str | None:
+    """The Checkout page of a session that is still open, if there is one."""
+    if not session_id:
         return None
     try:
-        session = await client.v1.checkout.sessions.retrieve_async(hold.stripe_session_id)
+        session = await client.v1.checkout.sessions.retrieve_async(session_id)
     except stripe.StripeError:
         return None
     return str(session.url) if session.status == "open" and session.url else None
 
 
-async def _checkout(conn: Conn, client: stripe.StripeClient, settings: Settings, clinic: Clinic,
-                    visit: VisitType, hold: booking.Hold, email: str, locale: str) -> str:
+async def _checkout(db: Database, client: stripe.StripeClient, settings: Settings, clinic: Clinic,
+                    hold: booking.Hold, email: str, locale: str) -> str:
     """Open the Checkout Session for a committed hold; release the hold if Stripe fails."""
     base = f"{settings.base_url}/{clinic.slug}/bookings/{hold.booking_id}"
+    when = i18n.format_datetime(hold.starts_at, clinic.zone, locale)
     params: dict[str, Any] = {
         "mode": "payment",
         "line_items": [{"quantity": 1, "price_data": {
             "currency": hold.currency, "unit_amount": hold.amount_minor,
-            "product_data": {"name": f"{clinic.name}: {visit.name(locale)}"}}}],
+            "product_data": {"name": f"{clinic.name}: {hold.visit_name(locale)}",
+                             "description": f"{hold.doctor_name}, {when}"}}}],
         "success_url": f"{base}/return?session_id={{CHECKOUT_SESSION_ID}}",
         "cancel_url": f"{base}/cancelled",
         "expires_at": int(hold.hold_expires_at.timestamp()),
@@ -111,19 +112,30 @@ async def _checkout(conn: Conn, client: stripe.StripeClient, settings: Settings,
     except stripe.StripeError as exc:
         log.error("checkout session failed; releasing the hold",
                   extra={"booking": str(hold.booking_id), "error": str(exc)})
-        async with begin(conn, Level.SERVICE, clinic.id):
+        async with db.transaction(Level.SERVICE, clinic.id) as conn:
             await booking.release(conn, hold.booking_id, "checkout could not be opened")
         raise PaymentUnavailable() from exc
+
     async def attach() -> bool:
-        async with begin(conn, Level.SERVICE, clinic.id):
+        async with db.transaction(Level.SERVICE, clinic.id) as conn:
             return await booking.attach_session(conn, hold.booking_id, session.id)
 
     await retry_deadlocks(attach)
     return str(session.url)
 
 
+async def resume(db: Database, client: stripe.StripeClient, slug: str, booking_id: UUID,
+                 holder: bytes | None) -> str | None:
+    """The open Checkout page of this browser's own hold, or None (not its hold, lapsed,
+    or the session is over)."""
+    async with db.transaction(Level.ANON) as conn:
+        await enter_clinic(conn, slug)
+        mine = next((h for h in await booking.own_holds(conn, holder) if h.id == booking_id), None)
+    return await _open_checkout(client, mine.stripe_session_id) if mine else None
+
+
 async def cancel(db: Database, client: stripe.StripeClient, slug: str, booking_id: UUID) -> None:
-    """The patient left Checkout: release the hold and expire its session."""
+    """The patient left Checkout and confirmed it: release the hold, expire its session."""
     async with db.transaction(Level.SERVICE) as conn:
         await enter_clinic(conn, slug)
         session_id = await booking.release(conn, booking_id, "patient cancelled checkout")
@@ -144,13 +156,13 @@ def verify(client: stripe.StripeClient, payload: bytes, signature: str | None,
         raise BadWebhook(str(exc)) from None
 
 
-async def handle_event(db: Database, client: stripe.StripeClient, settings: Settings,
-                       event: stripe.Event) -> str:
+async def handle_event(db: Database, settings: Settings, event: stripe.Event) -> str:
     """Apply one verified event; returns what happened (for logs and tests).
 
-    Idempotent: the event id is recorded in the same transaction as its effect, and the
-    effect is a guarded transition on the locked booking row, so replays, concurrent
-    duplicates and distinct events about the same session all settle to one outcome.
+    Idempotent: `payment_event` records the event id in the same transaction as its effect,
+    a guarded transition on the locked booking row, so replays, concurrent duplicates and
+    distinct events about the same session all settle to one outcome. Money that is not
+    ours to keep leaves a refund and its job, made after the commit (see `refund_job`).
     """
     if event.type not in EVENTS:
         return "ignored"
@@ -169,30 +181,48 @@ async def handle_event(db: Database, client: stripe.StripeClient, settings: Sett
     payment_intent = session.get("payment_intent")
     if isinstance(payment_intent, dict):
         payment_intent = payment_intent.get("id")
-    async with db.connection() as conn:
-        return await retry_deadlocks(lambda: _apply(conn, client, settings, event, tenant,
-                                                    booking_id, session, kind, payment_intent))
+    amount = session.get("amount_total")
+    currency = session.get("currency")
+    params = (event.id, event.type, booking_id, session.get("id"), kind, payment_intent,
+              amount if isinstance(amount, int) else None,
+              str(currency).lower() if isinstance(currency, str) else None,
+              timedelta(hours=settings.processing_hold_hours))
 
+    async def apply() -> str:
+        async with db.transaction(Level.SERVICE, tenant) as conn:
+            row = await (await conn.execute(APPLY, params)).fetchone()
+        return str(row[0]) if row else "noop"
 
-async def _apply(conn: Conn, client: stripe.StripeClient, settings: Settings, event: stripe.Event,
-                 tenant: UUID, booking_id: UUID, session: dict[str, Any], kind: str,
-                 payment_intent: str | None) -> str:
-    async with begin(conn, Level.SERVICE, tenant):
-        fresh = await (await conn.execute(RECORD, (event.id, event.type))).fetchone()
-        if not fresh or not fresh[0]:
-            return "replay"
-        row = await (await conn.execute(APPLY, (
-            booking_id, session.get("id"), kind, payment_intent, f"stripe {event.type}",
-            timedelta(hours=settings.processing_hold_hours)))).fetchone()
-        outcome = str(row[0]) if row else "noop"
-        if outcome == "refund":
-            assert row is not None
-            refund = await client.v1.refunds.create_async(
-                {"payment_intent": str(row[1]), "reason": "requested_by_customer",
-                 "metadata": {"booking_id": str(booking_id), "tenant_id": str(tenant)}},
-                {"idempotency_key": f"dentbook-refund-{booking_id}"})
-            await conn.execute(COMPLETE_REFUND, (booking_id, refund.id))
-            outcome = "refunded"
-    log.info("webhook applied", extra={"event": event.id, "type": event.type,
-                                       "booking": str(booking_id), "outcome": outcome})
+    outcome = await retry_deadlocks(apply)
+    if outcome == "unknown":
+        # Another system on the same Stripe account, or a clinic since deleted: nothing of
+        # ours to change, and a 5xx would only make Stripe repeat it for days.
+        log.warning("event for a session we do not know", extra={
+            "event": event.id, "type": event.type, "booking": str(booking_id)})
+    else:
+        log.info("webhook applied", extra={"event": event.id, "type": event.type,
+                                           "booking": str(booking_id), "outcome": outcome})
     return outcome
+
+
+async def refund_job(db: Database, client: stripe.StripeClient, job: Job) -> None:
+    """Make a recorded refund through Stripe (idempotency key per booking: once, ever)."""
+    assert job.booking_id is not None
+    async with db.transaction(Level.SERVICE, job.tenant_id) as conn:
+        row = await (await conn.execute(REFUND_DUE, (job.booking_id,))).fetchone()
+    if row is None:
+        return  # made already (a job claimed again after its runner died)
+    amount, currency, payment_intent, reason = row
+    try:
+        refund = await client.v1.refunds.create_async(
+            {"payment_intent": str(payment_intent), "reason": "requested_by_customer",
+             "metadata": {"booking_id": str(job.booking_id), "tenant_id": str(job.tenant_id),
+                          "why": str(reason)}},
+            {"idempotency_key": f"dentbook-refund-{job.booking_id}"})
+    except stripe.InvalidRequestError as exc:
+        # Stripe refuses for good (e.g. refunded already from the Dashboard): a person must look.
+        raise GiveUp(f"stripe refused the refund of {amount} {currency}: {exc.user_message}") from exc
+    async with db.transaction(Level.SERVICE, job.tenant_id) as conn:
+        await conn.execute(COMPLETE_REFUND, (job.booking_id, refund.id))
+    log.info("refunded", extra={"booking": str(job.booking_id), "refund": refund.id,
+                                "why": str(reason)})

@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
@@ -96,7 +96,7 @@ class Subscriber:
 
 OnChange = Callable[[Change], Awaitable[None]]
 OnResync = Callable[[], Awaitable[None]]
-OnSessionEnd = Callable[[UUID, str], None]
+OnNotify = Callable[[str], None]
 
 
 class Hub:
@@ -107,11 +107,13 @@ class Hub:
     """
 
     def __init__(self, url: str, on_change: OnChange, on_resync: OnResync,
-                 on_session_end: OnSessionEnd, queue_size: int = QUEUE_SIZE) -> None:
+                 others: Mapping[str, OnNotify], queue_size: int = QUEUE_SIZE) -> None:
         self.url = url
         self.on_change = on_change
         self.on_resync = on_resync
-        self.on_session_end = on_session_end
+        # Other channels this process's one listener serves (payload handlers; each called
+        # with "" after a gap, since notifications may have been missed meanwhile).
+        self.others = dict(others)
         self.queue_size = queue_size
         self.topics: dict[Hashable, set[Subscriber]] = {}
         self.boot = secrets.token_hex(3)
@@ -206,17 +208,6 @@ class Hub:
 
         self._timers[key] = loop.call_later(delay, fire)
 
-    def _session_ended(self, payload: str) -> None:
-        try:
-            p = json.loads(payload)
-            tenant, key = UUID(p["t"]), p["k"]
-            if not isinstance(key, str) or len(key) != 64:
-                raise ValueError("bad key")
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("realtime: ignored a session notification: %s", exc)
-            return
-        self.on_session_end(tenant, key)
-
     async def _deliver(self, change: Change) -> None:
         try:
             await self.on_change(change)
@@ -228,18 +219,20 @@ class Hub:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-                    await conn.execute(f"listen {CHANNEL}")
-                    await conn.execute(f"listen {SESSIONS}")
+                    for channel in (CHANNEL, *self.others):
+                        await conn.execute(f"listen {channel}")
                     self.connected.set()
                     delay = 0.5
                     if self._gap:
                         # Anything may have changed while we were deaf: resync everyone.
                         log.info("realtime: listener reconnected, resynchronising clients")
                         self._gap = False
+                        for handle in self.others.values():
+                            handle("")
                         await self.on_resync()
                     async for note in conn.notifies():
-                        if note.channel == SESSIONS:
-                            self._session_ended(note.payload)
+                        if note.channel in self.others:
+                            self.others[note.channel](note.payload)
                             continue
                         try:
                             change = Change.parse(note.payload)
@@ -257,6 +250,16 @@ class Hub:
                 log.warning("realtime: listener lost (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+
+def parse_session_end(payload: str) -> tuple[UUID, str] | None:
+    """(clinic, stream key) from a `dentbook_sessions` notification, or None if malformed."""
+    try:
+        p = json.loads(payload)
+        tenant, key = UUID(p["t"]), p["k"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (tenant, key) if isinstance(key, str) and len(key) == 64 else None
 
 
 def sse(message_id: str, html: str) -> bytes:

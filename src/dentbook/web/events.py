@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
@@ -26,7 +26,7 @@ from dentbook import booking, staff
 from dentbook.availability import load_calendar
 from dentbook.db import Database, Level
 from dentbook.errors import Invalid, NotFound
-from dentbook.realtime import Change, Hub, Subscriber, sse
+from dentbook.realtime import SESSIONS, Change, Hub, Subscriber, parse_session_end, sse
 from dentbook.settings import Settings
 from dentbook.tenancy import enter_clinic
 from dentbook.web.params import optional_uuid, optional_week
@@ -74,9 +74,11 @@ class BookingTopic:
 class Live:
     """The hub plus what to send for each kind of topic."""
 
-    def __init__(self, db: Database, settings: Settings, env: Environment, listen_url: str) -> None:
+    def __init__(self, db: Database, settings: Settings, env: Environment, listen_url: str,
+                 others: Mapping[str, Callable[[str], None]]) -> None:
         self.db, self.settings, self.env = db, settings, env
-        self.hub = Hub(listen_url, self.on_change, self.on_resync, self.on_session_end)
+        self.hub = Hub(listen_url, self.on_change, self.on_resync,
+                       {SESSIONS: self.on_session_end, **others})
         self.keepalive_seconds = 15.0
         self.send_timeout_seconds = 10.0
         # A crowd opening the same calendar costs one database read and one render, not
@@ -125,8 +127,12 @@ class Live:
             elif isinstance(topic, StaffTopic) and topic.tenant == change.tenant:
                 self.hub.publish(topic, await self.appointments(topic))
 
-    def on_session_end(self, tenant: UUID, key: str) -> None:
+    def on_session_end(self, payload: str) -> None:
         """A staff session ended (signed out, in any process): end its streams now."""
+        ended = parse_session_end(payload)
+        if ended is None:
+            return
+        tenant, key = ended
         for topic, subs in list(self.hub.topics.items()):
             if isinstance(topic, StaffTopic) and topic.tenant == tenant:
                 for sub in [s for s in subs if s.tag == key]:

@@ -26,6 +26,8 @@ MESSAGES = {
                          "wait until it expires, before holding another."),
     "payment_unavailable": N_("We could not open the payment page, so the time was released. "
                               "Please try again in a moment."),
+    "not_resumable": N_("This payment can no longer be continued from here. If the time is "
+                        "still free, please book it again."),
     "invalid_fields": N_("Please correct the marked fields."),
     "required": N_("Please fill this in."),
     "invalid_name": N_("Please enter your name (up to 200 characters)."),

@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Template
 
+from dentbook import booking
 from dentbook.availability import Slot, load_calendar
 from dentbook.db import Database, Level
 from dentbook.settings import Settings
@@ -65,6 +66,8 @@ async def render_clinic(request: Request[Any, Any, Any], db: Database, settings:
         cal = await load_calendar(conn, clinic, doctor, visit, week, datetime.now(UTC),
                                   timedelta(minutes=settings.min_notice_minutes),
                                   settings.max_weeks_ahead)
+        own = [] if fragment else await booking.own_holds(
+            conn, booking.holder_hash(request.cookies.get(booking.HOLDER_COOKIE)))
     locale = request_locale(request, clinic.default_locale)
     chosen: Slot | None = None
     if chosen_start is not None and cal.week is not None:
@@ -77,7 +80,7 @@ async def render_clinic(request: Request[Any, Any, Any], db: Database, settings:
             "doctor": str(cal.doctor.id), "visit": str(cal.visit.id), "start": start or ""}}
     return page(request, name, locale, status_code=status_code, cal=cal, clinic=clinic,
                 start=start, chosen=chosen, error=error, fields=fields or {}, form=form or {},
-                **extra)
+                own_holds=own, **extra)
 
 
 def _instant(value: str | None) -> datetime | None:
