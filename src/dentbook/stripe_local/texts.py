@@ -33,7 +33,7 @@ _TEXTS: dict[str, tuple[str, str]] = {  # key: (English, Polish)
                   "Karty testowe: {ok} – płatność udana, {declined} – odrzucona."),
     "expiry": ("Expiry (MM / YY)", "Data ważności (MM / RR)"),
     "cvc": ("CVC", "Kod CVC"),
-    "pay_card": ("Pay {amount} by card", "Zapłać kartą {amount}"),
+    "pay_card": ("Pay {amount} by card", "Zapłać {amount} kartą"),
     "blik": ("BLIK", "BLIK"),
     "blik_code": ("BLIK code", "Kod BLIK"),
     "blik_hint": ("The 6-digit code from your banking app. Test: 000000 is declined, any "
