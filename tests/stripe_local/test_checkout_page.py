@@ -11,8 +11,7 @@ import httpx
 import pytest
 import stripe
 
-from conftest import Receiver, Running
-from test_local_stripe import control_pay, session_params, verified
+from conftest import Receiver, Running, control_pay, session_params, verified
 
 VISIT = "Klinika Alfa, dr Anna Nowak\nwtorek, 3 czerwca 2025, 10:30"
 

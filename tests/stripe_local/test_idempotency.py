@@ -15,8 +15,7 @@ import httpx
 import pytest
 import stripe
 
-from conftest import API_KEY, Running
-from test_local_stripe import AUTH, session_params
+from conftest import API_KEY, AUTH, Running, session_params
 
 FORM = {"mode": "payment", "line_items[0][quantity]": "1",
         "line_items[0][price_data][currency]": "pln",
