@@ -32,6 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m dentbook.stripe_local",
         description="Local Stripe-compatible test service (checkout, refunds, webhooks).",
+        epilog=f"Prefer {ENV_API_KEY} and {ENV_WEBHOOK_SECRET} to the flags: a command "
+               "line is visible to every user of the machine (ps).",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=12111)
