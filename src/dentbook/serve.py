@@ -14,11 +14,8 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import psycopg
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -27,9 +24,9 @@ from dentbook import demo
 from dentbook.embedded import EmbeddedPostgres, default_data_dir
 from dentbook.migrate import check_current, migrate
 from dentbook.settings import load_settings
+from dentbook.stripe_local import launch as local_stripe
 
 log = logging.getLogger("dentbook.serve")
-LOCAL_STRIPE_KEY = "sk_test_dentbook_local"
 
 
 def serve(workers: int = 1, host: str | None = None, port: int | None = None) -> int:
@@ -52,8 +49,7 @@ def serve(workers: int = 1, host: str | None = None, port: int | None = None) ->
             env["DATABASE_URL"] = server.url(user="dentbook_app")
         env["DENTBOOK_SECRET_KEY"] = settings.secret_key or _secret(data_dir, settings.database_url)
         if not settings.stripe_secret_key:
-            stripe, stripe_env = _start_local_stripe(settings.base_url, settings.local_stripe_port,
-                                                      data_dir)
+            stripe, stripe_env = _start_local_stripe(settings.base_url, settings.local_stripe_port)
             env.update(stripe_env)
         os.environ.update(env)
         log.info("serving", extra={"url": load_settings().base_url, "workers": workers})
@@ -105,23 +101,14 @@ def _secret(data_dir: Path, external: str) -> str:
     return path.read_text().strip()
 
 
-def _start_local_stripe(app_url: str, port: int,
-                        data_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    webhook_secret = "whsec_" + secrets.token_hex(16)
+def _start_local_stripe(app_url: str, port: int) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """The local Stripe service as our child, and the settings that point the app at it.
+
+    Raises LocalStripeError (a SettingsError) when the port is taken or the child fails.
+    """
+    credentials = local_stripe.Credentials.generate()
+    proc = local_stripe.start(port, f"{app_url}/webhooks/stripe", credentials)
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(  # noqa: S603 - our own module, our own arguments
-        [sys.executable, "-m", "dentbook.stripe_local", "--host", "127.0.0.1", "--port", str(port),
-         "--api-key", LOCAL_STRIPE_KEY, "--webhook-url", f"{app_url}/webhooks/stripe",
-         "--webhook-secret", webhook_secret])
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the local Stripe service exited (port {port} in use?)")
-        try:
-            httpx.get(f"{base}/v1/checkout/sessions/none", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    log.info("local Stripe service running", extra={"url": base})
-    return proc, {"STRIPE_SECRET_KEY": LOCAL_STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": webhook_secret,
-                  "STRIPE_API_BASE": base}
+    log.info("local Stripe (test mode) ready", extra={"url": base})
+    return proc, {"STRIPE_SECRET_KEY": credentials.api_key,
+                  "STRIPE_WEBHOOK_SECRET": credentials.webhook_secret, "STRIPE_API_BASE": base}

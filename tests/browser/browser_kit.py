@@ -121,7 +121,9 @@ def pay_card(page: Any, card: str = "4242 4242 4242 4242") -> None:
 
 
 def pay_delayed(page: Any, succeed: bool) -> None:
-    page.get_by_label("Will succeed later" if succeed else "Will fail later").check()
+    # By value: the hosted page speaks the session's language (Polish in these tests).
+    outcome = "delayed_success" if succeed else "delayed_failure"
+    page.locator(f'input[value="{outcome}"]').check()
     page.locator('form:has(input[value^="delayed"]) button[type="submit"]').click()
 
 

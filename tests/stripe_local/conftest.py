@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 import stripe
 import uvicorn
@@ -19,6 +20,7 @@ from dentbook.stripe_local import LocalStripeConfig, create_app
 
 API_KEY = "sk_test_local_suite"
 SECRET = "whsec_local_suite"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 @dataclass
@@ -128,3 +130,29 @@ def start_service(receiver: Receiver) -> Iterator[Callable[..., Running]]:
 @pytest.fixture
 def svc(start_service: Callable[..., Running]) -> Running:
     return start_service()
+
+
+def session_params(**extra: Any) -> dict[str, Any]:
+    return {
+        "mode": "payment",
+        "line_items": [{
+            "price_data": {"currency": "eur", "unit_amount": 5000,
+                           "product_data": {"name": "Deposit: check-up"}},
+            "quantity": 1,
+        }],
+        "success_url": "http://app.test/done?session={CHECKOUT_SESSION_ID}",
+        "cancel_url": "http://app.test/cancelled",
+        "metadata": {"booking_id": "bk_1"},
+        "client_reference_id": "hold_1",
+        "customer_email": "ala@example.com",
+        **extra,
+    }
+
+
+def control_pay(svc: Running, sid: str, **form: str) -> httpx.Response:
+    return httpx.post(f"{svc.base}/_test/sessions/{sid}/pay", data=form, headers=AUTH)
+
+
+def verified(delivery: Any) -> stripe.Event:
+    return stripe.Webhook.construct_event(
+        delivery.body, delivery.headers["Stripe-Signature"], SECRET, tolerance=300)

@@ -13,37 +13,18 @@ import httpx
 import pytest
 import stripe
 
-from conftest import API_KEY, SECRET, Receiver, Running
+from conftest import (
+    API_KEY,
+    AUTH,
+    SECRET,
+    Receiver,
+    Running,
+    control_pay,
+    session_params,
+    verified,
+)
 from dentbook.stripe_local import ConfigError, LocalStripeConfig
 from dentbook.stripe_local.forms import parse_form
-
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
-
-
-def session_params(**extra: Any) -> dict[str, Any]:
-    return {
-        "mode": "payment",
-        "line_items": [{
-            "price_data": {"currency": "eur", "unit_amount": 5000,
-                           "product_data": {"name": "Deposit: check-up"}},
-            "quantity": 1,
-        }],
-        "success_url": "http://app.test/done?session={CHECKOUT_SESSION_ID}",
-        "cancel_url": "http://app.test/cancelled",
-        "metadata": {"booking_id": "bk_1"},
-        "client_reference_id": "hold_1",
-        "customer_email": "ala@example.com",
-        **extra,
-    }
-
-
-def control_pay(svc: Running, sid: str, **form: str) -> httpx.Response:
-    return httpx.post(f"{svc.base}/_test/sessions/{sid}/pay", data=form, headers=AUTH)
-
-
-def verified(delivery: Any) -> stripe.Event:
-    return stripe.Webhook.construct_event(
-        delivery.body, delivery.headers["Stripe-Signature"], SECRET, tolerance=300)
 
 
 def test_create_retrieve_expire(svc: Running, receiver: Receiver) -> None:
@@ -114,7 +95,7 @@ def test_authentication(svc: Running) -> None:
 def test_hosted_page_card_success(svc: Running, receiver: Receiver) -> None:
     s = svc.client.v1.checkout.sessions.create(params=session_params())
     page = httpx.get(s.url)
-    assert page.status_code == 200 and "€50.00" in page.text
+    assert page.status_code == 200 and "€\xa050.00" in page.text
     for text in ('<label for="card">', '<label for="exp">', '<label for="cvc">',
                  "Delayed payment (bank transfer)", "Will succeed later", "Will fail later",
                  'href="http://app.test/cancelled"', "Cancel and go back"):

@@ -26,7 +26,7 @@ from dentbook.stripe_local.errors import (
 )
 from dentbook.stripe_local.forms import fingerprint, parse_form
 from dentbook.stripe_local.service import LocalStripe, of
-from dentbook.stripe_local.store import JSON, StoredResponse
+from dentbook.stripe_local.store import JSON
 
 AnyRequest = Request[Any, Any, Any]
 log = logging.getLogger(__name__)
@@ -63,11 +63,7 @@ def authenticate(request: AnyRequest) -> LocalStripe:
 async def _idempotent(
     request: AnyRequest, op: Callable[[LocalStripe, JSON], JSON]
 ) -> Response[bytes]:
-    """Run a POST once per Idempotency-Key; later identical calls get the stored answer.
-
-    Only successes are stored: like Stripe, a request refused by validation may be retried
-    with the same key.
-    """
+    """Run a POST once per Idempotency-Key; see `idempotency` for twins and replays."""
     svc = authenticate(request)
     raw = await request.body()
     key = request.headers.get("idempotency-key")
@@ -75,25 +71,11 @@ async def _idempotent(
         return json_response(op(svc, parse_form(raw)))
     if len(key) > 255:
         raise invalid("Idempotency-Key must be at most 255 characters.")
-    path, fp = request.url.path, fingerprint(raw)
-    async with svc.store.key_lock(key):
-        stored = svc.store.idempotent.get(key)
-        if stored is None:
-            body = msgspec.json.encode(op(svc, parse_form(raw)))
-            svc.store.idempotent[key] = StoredResponse(path, fp, 200, body)
-            return json_response(body, 200, {"Idempotency-Key": key})
-    if stored.path != path:
-        raise StripeError(400, (
-            "Keys for idempotent requests can only be used for the same endpoint they were "
-            f"first used for ('{stored.path}' vs '{path}'). Try using a key other than "
-            f"'{key}' if you meant to execute a different request."), type_="idempotency_error")
-    if stored.fingerprint != fp:
-        raise StripeError(400, (
-            "Keys for idempotent requests can only be used with the same parameters they "
-            f"were first used with. Try using a key other than '{key}' if you meant to "
-            "execute a different request."), type_="idempotency_error")
-    replayed = {"Idempotency-Key": key, "Idempotent-Replayed": "true"}
-    return json_response(stored.body, stored.status, replayed)
+    stored, replayed = await svc.idempotency.run(
+        key, request.url.path, fingerprint(raw),
+        lambda: msgspec.json.encode(op(svc, parse_form(raw))))
+    headers = {"Idempotency-Key": key, **({"Idempotent-Replayed": "true"} if replayed else {})}
+    return json_response(stored.body, stored.status, headers)
 
 
 def _query(request: AnyRequest) -> JSON:
@@ -156,12 +138,46 @@ async def test_pay(request: AnyRequest, sid: FromPath[str]) -> Response[bytes]:
     form = parse_form(await request.body())
     force = str(form.get("force", "")).lower() in ("1", "true", "yes")
     method = str(form.get("method") or "card")
-    return json_response(svc.pay(sid, method, str(form.get("card") or ""), force=force))
+    return json_response(svc.pay(sid, method, str(form.get("card") or ""),
+                                 blik_code=str(form.get("blik_code") or ""), force=force))
 
 
 @post("/_test/sessions/{sid:str}/expire_now")
 async def test_expire_now(request: AnyRequest, sid: FromPath[str]) -> Response[bytes]:
     return json_response(authenticate(request).expire(sid))
+
+
+def _idempotency_state(svc: LocalStripe) -> JSON:
+    idem = svc.idempotency
+    return {"held": idem.held, "in_progress": sorted(idem.in_progress),
+            "conflicts": idem.conflicts}
+
+
+@get("/_test/idempotency")
+async def idempotency_state(request: AnyRequest) -> Response[bytes]:
+    return json_response(_idempotency_state(authenticate(request)))
+
+
+@post("/_test/idempotency/hold")
+async def idempotency_hold(request: AnyRequest) -> Response[bytes]:
+    """Keep keyed requests in progress until released, so a twin meets a running twin."""
+    svc = authenticate(request)
+    svc.idempotency.hold()
+    return json_response(_idempotency_state(svc))
+
+
+@post("/_test/idempotency/release")
+async def idempotency_release(request: AnyRequest) -> Response[bytes]:
+    svc = authenticate(request)
+    svc.idempotency.release()
+    return json_response(_idempotency_state(svc))
+
+
+@get("/_local/identity")
+async def identity(request: AnyRequest) -> Response[bytes]:
+    """Unauthenticated on purpose: the caller checks who answers before sending its key."""
+    nonce = of(request).config.identity
+    return json_response({"object": "local_stripe_identity", "nonce": nonce})
 
 
 def _crash_handler(request: AnyRequest, exc: Exception) -> Response[bytes]:
@@ -177,6 +193,7 @@ def create_app(config: LocalStripeConfig) -> Litestar:
         route_handlers=[
             create_session, retrieve_session, expire_session, retrieve_payment_intent,
             create_refund, list_refunds, list_events, resend_event, test_pay, test_expire_now,
+            idempotency_state, idempotency_hold, idempotency_release, identity,
             *checkout_page.handlers,
         ],
         state=State({"local_stripe": svc}),

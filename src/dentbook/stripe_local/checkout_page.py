@@ -1,30 +1,36 @@
-"""The hosted test checkout page at `/pay/{id}`: plain HTML forms, no JavaScript needed."""
+"""The hosted test checkout page at `/pay/{id}`: plain HTML forms, no JavaScript needed.
+
+It shows what is being paid for (each line item's product name and description) and the
+amount as Babel formats it, in the session's language, and offers the methods a Polish
+Checkout offers for the session's currency (see `methods`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
 
+from dentbook.i18n import format_money
 from dentbook.resources import TEMPLATES_DIR
+from dentbook.stripe_local import texts
 from dentbook.stripe_local.errors import StripeError
 from dentbook.stripe_local.forms import parse_form
-from dentbook.stripe_local.service import CARD_DECLINED, CARD_OK, LocalStripe, of
+from dentbook.stripe_local.methods import CARD_DECLINED, CARD_OK
+from dentbook.stripe_local.service import of
 from dentbook.stripe_local.store import JSON, now
 
-# Stripe's zero-decimal currencies: amounts are already in whole units.
-_ZERO_DECIMAL = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
-)
-_ERROR_MARKS = {
-    "card_declined": "card_declined",
-    "invalid_number": "invalid_card",
-    "checkout_session_expired": "session_expired",
-    "checkout_session_complete": "session_complete",
+# Stripe error code: (mark on the page for tests, the field to blame, if any).
+_ERRORS = {
+    "card_declined": ("card_declined", "card"),
+    "invalid_number": ("invalid_card", "card"),
+    "payment_method_provider_decline": ("blik_declined", "blik_code"),
+    "payment_method_invalid_parameter": ("invalid_blik", "blik_code"),
+    "checkout_session_expired": ("session_expired", None),
+    "checkout_session_complete": ("session_complete", None),
 }
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=StrictUndefined,
@@ -32,36 +38,42 @@ _env = Environment(
 )
 
 
-def money(amount: int, currency: str) -> str:
-    value = amount if currency in _ZERO_DECIMAL else amount / 100
-    return format_currency(value, currency.upper(), locale="en")
-
-
 def _grouped(card: str) -> str:
     return " ".join(card[i:i + 4] for i in range(0, len(card), 4))
 
 
-def _page(svc: LocalStripe, sid: str, status: int, error: StripeError | None = None,
-          method: str = "") -> Response[str]:
+def _page(request: Request[Any, Any, Any], sid: str, status: int,
+          error: StripeError | None = None, form: JSON | None = None) -> Response[str]:
+    svc = of(request)
     session: JSON | None = svc.store.sessions.get(sid)
+    lang = texts.language(session["locale"] if session else None,
+                          request.headers.get("accept-language"))
     lines = [
         {"name": it["description"], "quantity": it["quantity"],
-         "amount": money(it["amount_total"], it["currency"])}
+         "description": svc.store.product_of(it)["description"],
+         "amount": format_money(it["amount_total"], it["currency"], lang)}
         for it in svc.store.line_items.get(sid, [])
     ]
+    mark, field = _ERRORS.get(error.code or "", ("invalid_request", None)) if error else (
+        None, None)
     html = _env.get_template("stripe_local/checkout.html").render(
+        lang=lang,
+        tr=texts.translator(lang),
         session=session,
         lines=lines,
-        total=money(session["amount_total"], session["currency"]) if session else "",
-        error=error.message if error else None,
-        error_mark=_ERROR_MARKS.get(error.code or "", "invalid_request") if error else None,
-        method=method,
+        total=format_money(session["amount_total"], session["currency"], lang) if session
+        else "",
+        error_mark=mark,
+        error_field=field,
+        # What the payer typed, shown again after a refusal (never the CVC).
+        form={k: str((form or {}).get(k) or "") for k in ("method", "card", "exp", "blik_code")},
         card_ok=_grouped(CARD_OK),
         card_declined=_grouped(CARD_DECLINED),
         sid=sid,
     )
     return Response(html, status_code=status, media_type="text/html; charset=utf-8",
-                    headers={"Cache-Control": "no-store"})
+                    headers={"Cache-Control": "no-store", "Content-Language": lang,
+                             "Vary": "Accept-Language"})
 
 
 @get("/pay/{sid:str}")
@@ -69,26 +81,26 @@ async def show(request: Request[Any, Any, Any], sid: FromPath[str]) -> Response[
     svc = of(request)
     session = svc.store.sessions.get(sid)
     if session is None:
-        return _page(svc, sid, 404)
+        return _page(request, sid, 404)
     if session["status"] == "open" and session["expires_at"] <= now():
         svc.expire(sid)
-    return _page(svc, sid, 200 if session["status"] == "open" else 410)
+    return _page(request, sid, 200 if session["status"] == "open" else 410)
 
 
 @post("/pay/{sid:str}")
 async def pay(request: Request[Any, Any, Any], sid: FromPath[str]) -> Response[str] | Redirect:
     svc = of(request)
     form = parse_form(await request.body())
-    method = str(form.get("method") or "card")
     if sid not in svc.store.sessions:
-        return _page(svc, sid, 404)
+        return _page(request, sid, 404)
     try:
-        session = svc.pay(sid, method, str(form.get("card") or ""))
+        session = svc.pay(sid, str(form.get("method") or "card"), str(form.get("card") or ""),
+                          blik_code=str(form.get("blik_code") or ""))
     except StripeError as exc:
-        return _page(svc, sid, exc.status, exc, method)
+        return _page(request, sid, exc.status, exc, form)
     success = session["success_url"]
     if not success:
-        return _page(svc, sid, 200)
+        return _page(request, sid, 200)
     return Redirect(success.replace("{CHECKOUT_SESSION_ID}", sid), status_code=303)
 
 

@@ -9,6 +9,15 @@ class ConfigError(ValueError):
     """The configuration cannot be used; the message says why."""
 
 
+# How `dentbook serve` hands secrets to `python -m dentbook.stripe_local`: a child's
+# environment is readable only by its user, its command line by everyone (`ps`).
+ENV_API_KEY = "DENTBOOK_LOCAL_STRIPE_API_KEY"
+ENV_WEBHOOK_SECRET = "DENTBOOK_LOCAL_STRIPE_WEBHOOK_SECRET"  # noqa: S105 - a variable name
+ENV_IDENTITY = "DENTBOOK_LOCAL_STRIPE_IDENTITY"
+# A fixed, public test value: receivers in tests need no configuration to verify.
+DEFAULT_WEBHOOK_SECRET = "whsec_local"  # noqa: S105
+
+
 _LIVE_PREFIXES = ("sk_live_", "rk_live_", "pk_live_")
 
 
@@ -24,8 +33,7 @@ class LocalStripeConfig:
     host: str = "127.0.0.1"
     port: int = 12111
     webhook_url: str | None = None
-    # A fixed, public test value: receivers in tests need no configuration to verify.
-    webhook_secret: str = "whsec_local"  # noqa: S105
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
     async_delay_seconds: float = 5.0
     webhook_retry_delays: tuple[float, ...] = (1, 2, 4, 8, 16, 32)
     public_url: str | None = None
@@ -34,6 +42,9 @@ class LocalStripeConfig:
     expiry_poll_seconds: float = 1.0
     webhook_timeout_seconds: float = 10.0
     api_version: str = "2025-09-30.clover"
+    # A nonce answered at `GET /_local/identity`, so whoever started us can tell this
+    # process from another program listening on the same port.
+    identity: str | None = None
 
     def __post_init__(self) -> None:
         key = self.api_key

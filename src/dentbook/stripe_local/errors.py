@@ -22,6 +22,7 @@ class StripeError(Exception):
         param: str | None = None,
         code: str | None = None,
         extra: dict[str, Any] | None = None,
+        should_retry: bool | None = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -30,6 +31,8 @@ class StripeError(Exception):
         self.param = param
         self.code = code
         self.extra = extra or {}
+        # Sent as `Stripe-Should-Retry`; None sends no advice, so the client's own rules decide.
+        self.should_retry = should_retry
 
     def body(self) -> dict[str, Any]:
         err: dict[str, Any] = {"type": self.type, "message": self.message}
@@ -71,7 +74,8 @@ def json_response(
 
 def stripe_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     assert isinstance(exc, StripeError)
-    headers = {"Stripe-Should-Retry": "false"}
+    headers = {} if exc.should_retry is None else {
+        "Stripe-Should-Retry": "true" if exc.should_retry else "false"}
     return json_response(exc.body(), exc.status, headers)
 
 

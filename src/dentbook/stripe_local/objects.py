@@ -11,6 +11,7 @@ from typing import Any
 
 from dentbook.stripe_local.config import LocalStripeConfig
 from dentbook.stripe_local.errors import invalid
+from dentbook.stripe_local.methods import TYPES, default_types, offered
 from dentbook.stripe_local.store import JSON, new_id, now
 
 SESSION_PARAMS = frozenset({
@@ -21,6 +22,11 @@ SESSION_PARAMS = frozenset({
 REFUND_PARAMS = frozenset({"payment_intent", "charge", "amount", "reason", "metadata", "expand"})
 REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
 _CURRENCY = re.compile(r"^[a-z]{3}$")
+# Checkout's `locale` values; the hosted page itself speaks Polish and English only.
+LOCALES = frozenset(
+    "auto bg cs da de el en en-GB es es-419 et fi fil fr fr-CA hr hu id it ja ko lt lv ms mt "
+    "nb nl pl pt pt-BR ro ru sk sl sv th tr vi zh zh-HK zh-TW".split()
+)
 
 
 def reject_unknown(params: JSON, allowed: frozenset[str]) -> None:
@@ -77,7 +83,8 @@ def _url(params: JSON, key: str) -> str | None:
     return value
 
 
-def _line_item(item: Any, i: int) -> JSON:
+def _line_item(item: Any, i: int) -> tuple[JSON, JSON]:
+    """A line item and the product its `price_data[product_data]` describes."""
     at = f"line_items[{i}]"
     if not isinstance(item, dict):
         raise invalid("Invalid hash", param=at)
@@ -90,14 +97,16 @@ def _line_item(item: Any, i: int) -> JSON:
     if not _CURRENCY.match(currency):
         raise invalid(f"Invalid currency: {currency}", param=f"{at}[price_data][currency]")
     unit = integer(pd, "unit_amount", f"{at}[price_data][unit_amount]", required=True)
-    product = pd.get("product_data")
-    name = text(product, "name", f"{at}[price_data][product_data][name]", required=True) if (
-        isinstance(product, dict)) else None
-    if name is None:
-        raise invalid(
-            f"Missing required param: {at}[price_data][product_data].",
-            param=f"{at}[price_data][product_data]",
-        )
+    product_data = pd.get("product_data")
+    at_product = f"{at}[price_data][product_data]"
+    if not isinstance(product_data, dict):
+        raise invalid(f"Missing required param: {at_product}.", param=at_product)
+    name = text(product_data, "name", f"{at_product}[name]", required=True)
+    product: JSON = {
+        "id": new_id("prod"), "object": "product", "name": name,
+        "description": text(product_data, "description", f"{at_product}[description]"),
+        "metadata": metadata(product_data.get("metadata"), f"{at_product}[metadata]"),
+    }
     qty = integer(item, "quantity", f"{at}[quantity]", required=True)
     assert unit is not None and qty is not None
     if unit < 0 or unit > 99_999_999:
@@ -108,8 +117,8 @@ def _line_item(item: Any, i: int) -> JSON:
         "id": new_id("li"), "object": "item", "description": name, "quantity": qty,
         "currency": currency, "amount_subtotal": unit * qty, "amount_total": unit * qty,
         "price": {"id": new_id("price"), "object": "price", "currency": currency,
-                  "unit_amount": unit, "product": new_id("prod")},
-    }
+                  "unit_amount": unit, "product": product["id"]},
+    }, product
 
 
 def _expires_at(params: JSON, cfg: LocalStripeConfig, created: int) -> int:
@@ -131,8 +140,33 @@ def _expires_at(params: JSON, cfg: LocalStripeConfig, created: int) -> int:
     return value
 
 
-def build_session(params: JSON, cfg: LocalStripeConfig) -> tuple[JSON, list[JSON]]:
-    """A new open `checkout.session` (and its line items) from create parameters."""
+def _locale(params: JSON) -> str | None:
+    value = text(params, "locale")
+    if value is not None and value not in LOCALES:
+        raise invalid(f"Invalid locale: must be one of {', '.join(sorted(LOCALES))}",
+                      param="locale")
+    return value
+
+
+def _method_types(params: JSON, currency: str) -> list[str]:
+    value = params.get("payment_method_types")
+    if value in (None, ""):
+        return default_types(currency)
+    if not isinstance(value, list) or not value:
+        raise invalid("Invalid array", param="payment_method_types")
+    known = list(dict.fromkeys(TYPES.values()))
+    for i, type_ in enumerate(value):
+        if type_ not in known:
+            raise invalid(f"Invalid payment_method_types[{i}]: the local Stripe service "
+                          f"offers {', '.join(known)}", param=f"payment_method_types[{i}]")
+        if not offered(type_, currency):
+            raise invalid(f"The payment method type {type_} does not support the currency "
+                          f"{currency}.", param="payment_method_types")
+    return list(dict.fromkeys(value))
+
+
+def build_session(params: JSON, cfg: LocalStripeConfig) -> tuple[JSON, list[JSON], list[JSON]]:
+    """A new open `checkout.session`, its line items and their products."""
     reject_unknown(params, SESSION_PARAMS)
     mode = text(params, "mode", required=True)
     if mode != "payment":
@@ -142,7 +176,8 @@ def build_session(params: JSON, cfg: LocalStripeConfig) -> tuple[JSON, list[JSON
     raw_items = params.get("line_items")
     if not isinstance(raw_items, list) or not raw_items:
         raise invalid("Missing required param: line_items.", param="line_items")
-    items = [_line_item(item, i) for i, item in enumerate(raw_items)]
+    made = [_line_item(item, i) for i, item in enumerate(raw_items)]
+    items, products = [item for item, _ in made], [product for _, product in made]
     if len({it["currency"] for it in items}) != 1:
         raise invalid("All line items must use the same currency.", param="line_items")
     email = text(params, "customer_email")
@@ -164,13 +199,14 @@ def build_session(params: JSON, cfg: LocalStripeConfig) -> tuple[JSON, list[JSON
         "client_reference_id": ref, "created": created, "currency": items[0]["currency"],
         "customer": None, "customer_details": None, "customer_email": email,
         "expires_at": _expires_at(params, cfg, created), "livemode": False,
-        "locale": text(params, "locale"), "metadata": metadata(params.get("metadata")),
-        "mode": "payment", "payment_intent": None, "payment_method_types": ["card"],
+        "locale": _locale(params), "metadata": metadata(params.get("metadata")),
+        "mode": "payment", "payment_intent": None,
+        "payment_method_types": _method_types(params, items[0]["currency"]),
         "payment_status": "unpaid", "status": "open", "success_url": _url(params, "success_url"),
         "ui_mode": "hosted", "url": f"{cfg.base_url}/pay/{sid}",
         "_pi_metadata": metadata(pid.get("metadata"), "payment_intent_data[metadata]"),
     }
-    return session, items
+    return session, items, products
 
 
 def refund_args(params: JSON) -> tuple[str | None, str | None, int | None, str | None, JSON]:

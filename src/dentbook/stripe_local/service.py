@@ -7,22 +7,19 @@ so what tests drive is exactly what a person clicking the page gets.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
 from dentbook.stripe_local.config import LocalStripeConfig
 from dentbook.stripe_local.errors import StripeError, invalid
+from dentbook.stripe_local.idempotency import Idempotency
+from dentbook.stripe_local.methods import DELAYED, METHODS, TYPES, check_blik, check_card
 from dentbook.stripe_local.objects import build_session, integer, refund_args
 from dentbook.stripe_local.store import JSON, Store, now, public
 from dentbook.stripe_local.webhooks import Dispatcher
 
 if TYPE_CHECKING:
     from litestar import Request
-
-METHODS = ("card", "delayed_success", "delayed_failure")
-CARD_OK = "4242424242424242"
-CARD_DECLINED = "4000000000000002"
 
 
 class LocalStripe:
@@ -31,6 +28,7 @@ class LocalStripe:
     def __init__(self, config: LocalStripeConfig) -> None:
         self.config = config
         self.store = Store()
+        self.idempotency = Idempotency()
         self.webhooks = Dispatcher(
             config.webhook_url,
             config.webhook_secret,
@@ -58,8 +56,8 @@ class LocalStripe:
     # API operations -------------------------------------------------------------------
 
     def create_session(self, params: JSON) -> JSON:
-        session, items = build_session(params, self.config)
-        return public(self.store.add_session(session, items))
+        session, items, products = build_session(params, self.config)
+        return public(self.store.add_session(session, items, products))
 
     def retrieve_session(self, session_id: str, expand: list[str]) -> JSON:
         session = self.store.session(session_id)
@@ -113,15 +111,21 @@ class LocalStripe:
 
     # Paying ---------------------------------------------------------------------------
 
-    def pay(self, session_id: str, method: str, card: str = "", *, force: bool = False) -> JSON:
+    def pay(self, session_id: str, method: str, card: str = "", *, blik_code: str = "",
+            force: bool = False) -> JSON:
         """Take a payment for the session; raises StripeError (402/410/400) when refused.
 
-        `force` lets a payment land on a session that has already expired, which Stripe
-        allows for payments begun before the deadline; dentbook must cope with that.
+        `method` is one of `methods.METHODS`; `card` and `blik_code` are what the payer
+        typed for those methods. `force` lets a payment land on a session that has already
+        expired, which Stripe allows for payments begun before the deadline; dentbook must
+        cope with that.
         """
         session = self.store.session(session_id)
         if method not in METHODS:
             raise invalid(f"method must be one of {', '.join(METHODS)}", param="method")
+        if TYPES[method] not in session["payment_method_types"]:
+            raise invalid(f"This Checkout Session does not offer {TYPES[method]}.",
+                          param="method")
         if session["status"] == "open" and session["expires_at"] <= now() and not force:
             self.expire(session_id)
         if session["status"] == "complete":
@@ -131,12 +135,14 @@ class LocalStripe:
             raise StripeError(410, "This Checkout Session has expired.",
                               code="checkout_session_expired")
         if method == "card":
-            _check_card(card)
-        delayed = method != "card"
-        self.store.complete(session, delayed=delayed)
+            check_card(card)
+        elif method == "blik":
+            check_blik(blik_code)
+        delayed = method in DELAYED
+        self.store.complete(session, TYPES[method], delayed=delayed)
         self.webhooks.emit("checkout.session.completed", public(session))
         if delayed:
-            self._spawn(self._settle_later(session_id, method == "delayed_success"))
+            self._spawn(self._settle_later(session_id, method != "delayed_failure"))
         return public(session)
 
     async def _settle_later(self, session_id: str, succeeded: bool) -> None:
@@ -152,14 +158,3 @@ class LocalStripe:
 def of(request: Request[Any, Any, Any]) -> LocalStripe:
     """The service an app made by `create_app` serves."""
     return cast(LocalStripe, request.app.state.local_stripe)
-
-
-def _check_card(card: str) -> None:
-    digits = re.sub(r"[\s-]", "", card)
-    if digits == CARD_OK:
-        return
-    if digits == CARD_DECLINED:
-        raise StripeError(402, "Your card was declined.", type_="card_error",
-                          code="card_declined", extra={"decline_code": "generic_decline"})
-    raise StripeError(402, "Your card number is invalid.", type_="card_error",
-                      param="number", code="invalid_number")

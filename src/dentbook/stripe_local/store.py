@@ -1,4 +1,4 @@
-"""In-memory Stripe objects, their state changes, and idempotency records.
+"""In-memory Stripe objects and their state changes.
 
 Objects are kept as plain JSON-shaped dicts because the wire format *is* the model here:
 what is stored is exactly what the API returns and what webhooks carry.
@@ -6,7 +6,6 @@ what is stored is exactly what the API returns and what webhooks carry.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import secrets
 import string
@@ -30,30 +29,15 @@ def now() -> int:
     return int(time.time())
 
 
-@dataclass(frozen=True, slots=True)
-class StoredResponse:
-    """What an idempotent POST answered, kept to be replayed byte for byte."""
-
-    path: str
-    fingerprint: tuple[tuple[str, str], ...]
-    status: int
-    body: bytes
-
-
 @dataclass
 class Store:
     """All objects of one running service; single event loop, so no locking inside."""
 
     sessions: dict[str, JSON] = field(default_factory=dict)
     line_items: dict[str, list[JSON]] = field(default_factory=dict)
+    products: dict[str, JSON] = field(default_factory=dict)
     payment_intents: dict[str, JSON] = field(default_factory=dict)
     refunds: list[JSON] = field(default_factory=list)
-    idempotent: dict[str, StoredResponse] = field(default_factory=dict)
-    _key_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-
-    def key_lock(self, key: str) -> asyncio.Lock:
-        """One lock per Idempotency-Key so concurrent twins run the handler only once."""
-        return self._key_locks.setdefault(key, asyncio.Lock())
 
     def session(self, session_id: str) -> JSON:
         try:
@@ -67,10 +51,15 @@ class Store:
         except KeyError:
             raise missing("payment_intent", pi_id, param) from None
 
-    def add_session(self, session: JSON, items: list[JSON]) -> JSON:
+    def add_session(self, session: JSON, items: list[JSON], products: list[JSON]) -> JSON:
         self.sessions[session["id"]] = session
         self.line_items[session["id"]] = items
+        self.products.update((p["id"], p) for p in products)
         return session
+
+    def product_of(self, item: JSON) -> JSON:
+        """The product a line item's price was made for (from its `product_data`)."""
+        return self.products[item["price"]["product"]]
 
     def expire(self, session: JSON) -> None:
         if session["status"] != "open":
@@ -78,8 +67,11 @@ class Store:
         session["status"] = "expired"
         session["url"] = None
 
-    def complete(self, session: JSON, *, delayed: bool) -> JSON:
-        """Close the session as paid (card) or awaiting funds (bank transfer)."""
+    def complete(self, session: JSON, method_type: str, *, delayed: bool) -> JSON:
+        """Close the session as paid (card, BLIK) or awaiting funds (Przelewy24, transfer).
+
+        `method_type` is Stripe's payment method type the intent was paid with.
+        """
         pi: JSON = {
             "id": new_id("pi"),
             "object": "payment_intent",
@@ -93,7 +85,7 @@ class Store:
             "created": now(),
             "livemode": False,
             "capture_method": "automatic",
-            "payment_method_types": ["customer_balance" if delayed else "card"],
+            "payment_method_types": [method_type],
             "description": None,
         }
         self.payment_intents[pi["id"]] = pi
