@@ -3,6 +3,7 @@ clinic's cancellation policy said in one sentence."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from babel.numbers import format_percent
@@ -11,6 +12,7 @@ from babel.units import format_unit
 from dentbook.i18n import translations
 
 Translate = Callable[..., str]
+_BREAKING_SPACE = re.compile(r"[^\S\xa0\u202f]+")
 
 
 def N_(message: str) -> str:
@@ -29,8 +31,9 @@ def translator(locale: str) -> Translate:
 
 
 def one_line(text: str) -> str:
-    """Text for a header or a calendar field: whitespace (CR and LF too) folded to spaces."""
-    return " ".join(text.split())
+    """Text for a header or a calendar field: runs of whitespace (CR and LF too) become one
+    space; no-break spaces stay, as Babel puts them between an amount and its currency."""
+    return _BREAKING_SPACE.sub(" ", text).strip()
 
 
 def policy_sentence(locale: str, window_hours: int, late_refund_percent: int,
