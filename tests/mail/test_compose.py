@@ -215,6 +215,8 @@ def test_links_must_be_web_addresses():
         compose("reminder", visit(visit_url="javascript:alert(1)"), sender=SENDER, message_id=MID)
     with pytest.raises(ValueError, match="Message-ID"):
         compose("reminder", visit(), sender=SENDER, message_id="outbox-1@x\r\nBcc: e@x")
+    with pytest.raises(ValueError, match="languages"):
+        compose("reminder", visit(locale="de"), sender=SENDER, message_id=MID)
     with pytest.raises(ValueError, match="kind"):
         compose("invoice", visit(), sender=SENDER, message_id=MID)  # type: ignore[arg-type]
 

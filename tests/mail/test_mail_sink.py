@@ -49,7 +49,7 @@ def test_caught_messages_are_listed_newest_first_with_decoded_headers(sink, sink
     raw = raw_message(sink.directory, oldest.id)
     assert raw is not None and b"=?utf-8?" in raw  # the Polish subject travelled RFC 2047-encoded
     assert list_messages(sink.directory, limit=1) == [newest]
-    assert MailInbox(sink.directory).list() == [newest, oldest]
+    assert MailInbox(sink.directory).messages() == [newest, oldest]
 
 
 def test_files_are_whole_eml_files_named_by_sortable_ids(sink, sink_config):
@@ -145,3 +145,25 @@ def test_the_process_refuses_a_public_address(tmp_path):
                            "--host", "0.0.0.0"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "loopback" in done.stderr
+
+
+def test_the_sink_directory_is_private(sink):
+    assert sink.directory.stat().st_mode & 0o077 == 0
+
+
+def test_ipv6_loopback(tmp_path):
+    try:
+        sink = MailSink(tmp_path, host="::1").start_thread()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    try:
+        assert sink.url == f"smtp://[::1]:{sink.port}"
+        deliver(parse_smtp_url(sink.url), message("over IPv6"), ["jan@example.com"])
+    finally:
+        sink.stop_thread()
+    assert [m.subject for m in list_messages(tmp_path)] == ["over IPv6"]
+
+
+def test_a_port_in_use_is_reported_to_the_starting_thread(sink, tmp_path):
+    with pytest.raises(OSError):
+        MailSink(tmp_path / "other", port=sink.port).start_thread()

@@ -100,6 +100,8 @@ def compose(kind: MailKind, mail: VisitMail, *, sender: str, message_id: str,
     """
     if kind not in KINDS:
         raise ValueError(f"unknown kind of message: {kind!r}")
+    if mail.locale not in i18n.LOCALES:
+        raise ValueError(f"no e-mails in {mail.locale!r}; languages: {', '.join(i18n.LOCALES)}")
     if not _MESSAGE_ID.fullmatch(message_id):
         raise ValueError(f"not a Message-ID: {message_id!r}")
     for url in (mail.visit_url, mail.clinic_url):

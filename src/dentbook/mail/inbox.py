@@ -34,7 +34,7 @@ class MailInbox:
 
     directory: Path
 
-    def list(self, limit: int = 200) -> list[MessageSummary]:
+    def messages(self, limit: int = 200) -> list[MessageSummary]:
         return list_messages(self.directory, limit)
 
     def raw(self, message_id: str) -> bytes | None:

@@ -82,10 +82,11 @@ class MailSink:
     @property
     def url(self) -> str:
         """The `SMTP_URL` that sends into this sink."""
-        return f"smtp://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"smtp://{host}:{self.port}"
 
     async def start(self) -> MailSink:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # patients' mail
         self._server = await asyncio.get_running_loop().create_server(
             lambda: SMTP(self.handler, hostname="dentbook-mail-sink", ident="dentbook mail sink",
                          data_size_limit=MAX_MESSAGE_BYTES, enable_SMTPUTF8=True),
@@ -106,7 +107,6 @@ class MailSink:
 
         def run() -> None:
             loop = asyncio.new_event_loop()
-            self._loop = loop
             try:
                 loop.run_until_complete(self.start())
             except BaseException as exc:  # reported to the starting thread below
@@ -114,6 +114,7 @@ class MailSink:
                 started.set()
                 loop.close()
                 return
+            self._loop = loop
             started.set()
             loop.run_forever()
             loop.run_until_complete(self.stop())
@@ -127,7 +128,7 @@ class MailSink:
         return self
 
     def stop_thread(self) -> None:
-        if self._loop is not None and self._thread is not None:
+        if self._loop is not None and self._thread is not None:  # started, not failed
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._thread = self._loop = None

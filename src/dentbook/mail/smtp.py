@@ -44,10 +44,6 @@ class SmtpConfig:
     timeout: float = 30.0
     cafile: str | None = None  # extra trusted CA bundle, for a relay with a private CA
 
-    @classmethod
-    def from_url(cls, url: str) -> SmtpConfig:
-        return parse_smtp_url(url)
-
 
 def parse_smtp_url(url: str) -> SmtpConfig:
     """`smtp[s]://[user[:password]@]host[:port][?starttls=auto|require|never&timeout=S&cafile=P]`."""

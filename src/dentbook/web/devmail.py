@@ -25,7 +25,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 @get("/dev/mail", name="dev_mail", sync_to_thread=True)
 def mail_page(request: Request[Any, Any, Any],
               mail_inbox: NamedDependency[MailInbox | None]) -> Template:
-    messages = _inbox(mail_inbox).list()
+    messages = _inbox(mail_inbox).messages()
     response = page(request, "pages/dev_mail.html", request_locale(request), messages=messages,
                     zone=ZoneInfo("UTC"))
     response.headers.update(NO_STORE)
@@ -34,7 +34,7 @@ def mail_page(request: Request[Any, Any, Any],
 
 @get("/dev/mail.json", name="dev_mail_json", sync_to_thread=True)
 def mail_json(mail_inbox: NamedDependency[MailInbox | None]) -> Response[list[MessageSummary]]:
-    return Response(_inbox(mail_inbox).list(), headers=NO_STORE)
+    return Response(_inbox(mail_inbox).messages(), headers=NO_STORE)
 
 
 @get("/dev/mail/{name:str}", name="dev_mail_raw", sync_to_thread=True)
