@@ -81,6 +81,14 @@ def test_cancel_withdraws_the_same_entry():
     assert str(after["ORGANIZER"]) == "mailto:kontakt@alfa.test"
 
 
+def test_publish_for_a_download_names_no_attendee():
+    cal, ev = only_event(visit_calendar(event(), "PUBLISH", stamp=STAMP))
+    assert str(cal["METHOD"]) == "PUBLISH"
+    assert "ATTENDEE" not in ev
+    assert str(ev["ORGANIZER"]) == "mailto:kontakt@alfa.test"
+    assert (str(ev["UID"]), int(ev["SEQUENCE"])) == ("visit-42@dentbook.test", 3)
+
+
 def test_english_summary_and_description():
     _, ev = only_event(visit_calendar(event(locale="en"), "REQUEST", stamp=STAMP))
     assert str(ev["SUMMARY"]) == "Dental visit — Klinika Alfa"
@@ -128,8 +136,8 @@ def test_hostile_names_stay_inside_their_fields():
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="timezone-aware"):
         visit_calendar(event(starts_at=datetime(2026, 12, 1, 9)), "REQUEST")
-    with pytest.raises(ValueError, match="REQUEST or CANCEL"):
-        visit_calendar(event(), "PUBLISH")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="REQUEST, CANCEL or PUBLISH"):
+        visit_calendar(event(), "REPLY")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         visit_calendar(event(patient_email="jan@example.com\r\nX:1"), "REQUEST")
 

@@ -45,11 +45,13 @@ class FeedEvent:
     patient_name: str | None  # None: the doctor's time is blocked, no visit
 
 
-def visit_calendar(event: VisitEvent, method: Literal["REQUEST", "CANCEL"],
+def visit_calendar(event: VisitEvent, method: Literal["REQUEST", "CANCEL", "PUBLISH"],
                    stamp: datetime | None = None) -> bytes:
-    """One VEVENT for the patient's calendar; CANCEL withdraws the entry with the same UID."""
-    if method not in ("REQUEST", "CANCEL"):
-        raise ValueError(f"method must be REQUEST or CANCEL, not {method!r}")
+    """One VEVENT for the patient's calendar: REQUEST (new or changed) and CANCEL (withdraws
+    the entry with the same UID) go by e-mail; PUBLISH, which names no attendee, suits a
+    file downloaded from the visit page."""
+    if method not in ("REQUEST", "CANCEL", "PUBLISH"):
+        raise ValueError(f"method must be REQUEST, CANCEL or PUBLISH, not {method!r}")
     _ = translator(event.locale)
     clinic = one_line(event.clinic_name)
     description = [_("Doctor: %(doctor)s", doctor=one_line(event.doctor_name)),
@@ -63,9 +65,10 @@ def visit_calendar(event: VisitEvent, method: Literal["REQUEST", "CANCEL"],
         location=one_line(event.clinic_address), description="\n".join(description),
         url=event.visit_url or None,
         organizer=vCalAddress.new(event.clinic_email, cn=clinic),
-        attendees=[vCalAddress.new(event.patient_email, cn=one_line(event.patient_name),
-                                   cutype="INDIVIDUAL", role="REQ-PARTICIPANT",
-                                   partstat="ACCEPTED", rsvp=False)],
+        attendees=[] if method == "PUBLISH" else [
+            vCalAddress.new(event.patient_email, cn=one_line(event.patient_name),
+                            cutype="INDIVIDUAL", role="REQ-PARTICIPANT", partstat="ACCEPTED",
+                            rsvp=False)],
         status=STATUS.CANCELLED if method == "CANCEL" else STATUS.CONFIRMED,
         classification=CLASS.PRIVATE, transparency=TRANSP.OPAQUE)
     cal = _calendar()
