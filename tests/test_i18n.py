@@ -8,9 +8,9 @@ from babel.messages.pofile import read_po
 from dentbook.resources import LOCALES_DIR, ROOT
 
 METHODS = [("src/**.py", "python"), ("templates/stripe_local/**.html", "ignore"),
-           ("templates/**.html", "jinja2")]
-OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true",
-                                 "lstrip_blocks": "true"}}
+           ("templates/**.html", "jinja2"), ("templates/email/**.txt", "jinja2")]
+JINJA = {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}
+OPTIONS = {"templates/**.html": JINJA, "templates/email/**.txt": JINJA}
 
 
 def _extracted() -> set[str]:
