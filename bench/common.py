@@ -322,9 +322,9 @@ def uvicorn_server(name: str, target: str, env: dict[str, str], log_dir: Path, *
     """A bench-only ASGI app under uvicorn with the same worker count, flags and HTTP
     protocol (Nagle off) as `serve`."""
     port = free_port()
-    run = (f"import uvicorn; from dentbook.serve import NoDelayH11Protocol; "
+    run = (f"import uvicorn; from dentbook.protocol import DentbookProtocol; "
            f"uvicorn.run({target!r}, host={HOST!r}, port={port}, workers={workers}, "
-           f"factory={factory}, http=NoDelayH11Protocol, server_header=False, access_log=False, "
+           f"factory={factory}, http=DentbookProtocol, server_header=False, access_log=False, "
            f"timeout_graceful_shutdown=3, log_level='warning')")
     argv = [sys.executable, "-c", run]
     return Server(name, argv, env, port, log_dir)

@@ -62,3 +62,9 @@ create table dentbook.jobs (
 
 create index jobs_due on dentbook.jobs (due_at) where state = 'due';
 create index jobs_by_booking on dentbook.jobs (tenant_id, booking_id);
+
+-- Staff roles (viewer < reception < admin), checked by the web layer's guards and again by
+-- the SQL functions that write. Accounts made before roles existed were the clinics' own.
+alter table dentbook.staff_accounts
+    add column role text not null default 'admin' check (role in ('viewer', 'reception', 'admin'));
+alter table dentbook.staff_accounts alter column role set default 'viewer';

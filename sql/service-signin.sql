@@ -55,7 +55,7 @@ $$;
 -- A session in use: valid while neither its idle nor its absolute limit has passed, and
 -- using it restarts the idle limit. A lapsed session is deleted. Returns its account.
 create function dentbook.staff_session_touch(p_id_hash bytea, p_idle interval)
-    returns table (staff_id uuid, email text)
+    returns table (staff_id uuid, email text, role text)
     language plpgsql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
 #variable_conflict use_column
@@ -67,7 +67,7 @@ begin
         update staff_sessions s set last_seen_at = now()
         where s.id_hash = p_id_hash
         returning s.staff_id)
-    select a.id, a.email from touched t join staff_accounts a on a.id = t.staff_id;
+    select a.id, a.email, a.role from touched t join staff_accounts a on a.id = t.staff_id;
 end
 $$;
 

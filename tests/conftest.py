@@ -46,6 +46,16 @@ def pg() -> Iterator[Pg]:
 
 
 @pytest.fixture
+def private_pg(pg: Pg) -> Iterator[Pg]:
+    """A database of the test's own, for app processes with a Stripe of their own: every
+    process on a database shares its jobs (refunds, e-mail), as in production, where they
+    all talk to one Stripe account; the suite's shared server talks to another."""
+    database = create_database(pg.server)
+    yield database
+    drop_database(database)
+
+
+@pytest.fixture
 def make_clinic(pg: Pg) -> Callable[..., ClinicData]:
     """Create a fresh clinic (own slug) with doctors on the demo's hours and visit types."""
     return functools.partial(new_clinic, pg)

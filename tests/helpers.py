@@ -29,6 +29,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from dentbook import admin, demo
 from dentbook.app import create_app
 from dentbook.migrate import migrate
+from dentbook.protocol import DentbookProtocol
 from dentbook.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -207,7 +208,7 @@ class Server:
         self.app = create_app(settings)
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on",
-            timeout_graceful_shutdown=1))
+            timeout_graceful_shutdown=1, http=DentbookProtocol, proxy_headers=False))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from dentbook.agenda import Filters, appointments
 from dentbook.db import Level
-from dentbook.staff import upcoming
 from helpers import next_weekday, owner_sql, run_async
 
 HISTORY = 3000  # past bookings of the doctor, plus as many lapsed holds of one patient
@@ -81,7 +81,7 @@ def test_staff_list_reads_only_upcoming(pg, busy_doctor):
             await conn.execute("select set_config('role', %s, true), set_config('app.tenant_id', %s, true)",
                                (Level.STAFF.value, str(busy_doctor.id)))
             before = (await (await conn.execute(_READ)).fetchone())[0]
-            await upcoming(conn, ZoneInfo("Europe/Warsaw"))
+            await appointments(conn, ZoneInfo("Europe/Warsaw"), Filters())
             return int((await (await conn.execute(_READ)).fetchone())[0]) - int(before)
 
     read = run_async(run())

@@ -176,24 +176,24 @@ def test_unknown_clinic_or_foreign_doctor_is_404(client, make_clinic):
 def test_a_slow_client_is_dropped_without_hurting_a_fast_one(client, pg, server, clinic, watched):
     week, start, fast = watched
     live = server.app.state["live"]
-    live.hub.queue_size, live.send_timeout_seconds = 8, 1.0
-    loop = live.hub._task.get_loop()
+    live.fanout.queue_size, live.send_timeout_seconds = 8, 1.0
+    loop = live.listener._task.get_loop()
     try:
         slow = socket.socket()
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
         slow.connect(("127.0.0.1", server.settings.port))
         slow.sendall(f"GET {_events_url('', clinic, week)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        topic = next(t for t in live.hub.topics if getattr(t, "slug", None) == clinic.slug)
+        topic = next(t for t in live.fanout.topics if getattr(t, "slug", None) == clinic.slug)
 
         def watchers() -> int:
-            return len(live.hub.topics.get(topic, ()))
+            return len(live.fanout.topics.get(topic, ()))
 
         wait_for(lambda: watchers() == 2, what="slow client subscribed")
         # ~4 MB of traffic for the topic, more than the kernel buffers for a reader that
         # never reads (SSE comments, which clients ignore)
         padding = b": " + b"x" * 32_000 + b"\n\n"
         for _ in range(130):
-            loop.call_soon_threadsafe(live.hub.publish, topic, padding)
+            loop.call_soon_threadsafe(live.fanout.publish, topic, padding)
             time.sleep(0.01)
         wait_for(lambda: watchers() == 1, timeout=30, what="slow client dropped")
         session = _hold(client, clinic, start)
@@ -203,7 +203,7 @@ def test_a_slow_client_is_dropped_without_hurting_a_fast_one(client, pg, server,
         fast.wait_state(start, "free")
         slow.close()
     finally:
-        live.hub.queue_size, live.send_timeout_seconds = 64, 10.0
+        live.fanout.queue_size, live.send_timeout_seconds = 64, 10.0
 
 
 def test_malformed_notifications_are_skipped_and_the_calendar_stays_live(client, pg, clinic,
@@ -222,23 +222,23 @@ def test_malformed_notifications_are_skipped_and_the_calendar_stays_live(client,
 def test_a_listener_that_dies_is_restarted_and_readiness_says_so_meanwhile(client, pg, clinic,
                                                                             watched, server):
     _, start, sse = watched
-    hub = server.app.state["live"].hub
-    real = hub.schedule_lapse
+    live = server.app.state["live"]
+    real = live.schedule_lapse
     failures = []
 
     def broken(change):
-        hub.schedule_lapse = real  # once
+        live.schedule_lapse = real  # once
         failures.append(change)
         raise RuntimeError("a bug in the listener loop")
 
-    hub.schedule_lapse, hub.restart_delay = broken, 3.0
+    live.schedule_lapse, live.listener.restart_delay = broken, 3.0
     try:
         _hold(client, clinic, start)  # its notification kills the listener task
-        wait_for(lambda: failures and not hub.ready, what="the listener to fail")
+        wait_for(lambda: failures and not live.listener.ready, what="the listener to fail")
         assert client.get("/readyz").status_code == 503
         wait_for(lambda: client.get("/readyz").status_code == 200, what="listener restarted")
     finally:
-        hub.restart_delay = 0.5
+        live.listener.restart_delay = 0.5
     # the restart resynchronises: the held slot shows taken although its message was lost
     sse.wait_state(start, "taken")
 

@@ -15,7 +15,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from dentbook.serve import NoDelayH11Protocol
+from dentbook.protocol import DentbookProtocol
 from helpers import run_async
 
 
@@ -53,6 +53,6 @@ async def _nodelay_of_accepted(protocol: type[H11Protocol]) -> int:
         await server.wait_closed()
 
 
-@pytest.mark.parametrize(("protocol", "expected_on"), [(H11Protocol, False), (NoDelayH11Protocol, True)])
+@pytest.mark.parametrize(("protocol", "expected_on"), [(H11Protocol, False), (DentbookProtocol, True)])
 def test_nagle_is_off_on_accepted_connections(protocol: type[H11Protocol], expected_on: bool) -> None:
     assert bool(run_async(_nodelay_of_accepted(protocol))) is expected_on

@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
-from dentbook import staff
+from dentbook import agenda
 from dentbook.db import Level, begin
 from dentbook.staff import COOKIE
 from helpers import owner_sql, run_async
@@ -66,7 +67,8 @@ async def _upcoming_as_staff(pg, tenant, query=None):
     async with await psycopg.AsyncConnection.connect(pg.app) as conn, \
             begin(conn, Level.STAFF, tenant) as tx:
         if query is None:
-            return [r.id for r in await staff.upcoming(tx, staff.ZoneInfo("Europe/Warsaw"))]
+            page = await agenda.appointments(tx, ZoneInfo("Europe/Warsaw"), agenda.Filters())
+            return [r.id for r in page.appointments]
         return [r[0] for r in await (await tx.execute(query)).fetchall()]
 
 
@@ -88,7 +90,7 @@ def test_one_row_lookup_cannot_reach_another_clinic(pg, two_clinics):
     async def lookup(tenant, booking):
         async with await psycopg.AsyncConnection.connect(pg.app) as conn, \
                 begin(conn, Level.STAFF, tenant) as tx:
-            return await staff.appointment(tx, booking)
+            return await agenda.appointment(tx, booking)
 
     assert run_async(lookup(a.id, ids["b1"])) is None
     found = run_async(lookup(b.id, ids["b1"]))
@@ -156,7 +158,7 @@ def test_filters_by_doctor_and_day_and_refuse_bad_values(client, pg, two_clinics
     signed_in(client, a.slug, add_staff(pg, a))
     by_doctor = client.get(f"/{a.slug}/staff", params={"doctor": str(a.doctors[1])})
     assert set(_rows(by_doctor.text)) == {str(ids["a2"])}
-    day = starts_of(pg, a, ids["a1"]).astimezone(staff.ZoneInfo("Europe/Warsaw")).date()
+    day = starts_of(pg, a, ids["a1"]).astimezone(ZoneInfo("Europe/Warsaw")).date()
     by_day = client.get(f"/{a.slug}/staff", params={"day": day.isoformat()})
     assert set(_rows(by_day.text)) == {str(ids["a1"])}
     empty = client.get(f"/{a.slug}/staff", params={"day": (day + timedelta(days=30)).isoformat()})
@@ -174,10 +176,13 @@ def test_statuses_and_the_paid_after_expiry_marker(client, pg, clinic):
     refunded = book(pg, clinic, "2 days", "Late Payer", status="refunded", paid_after_expiry=True)
     lapsed = book(pg, clinic, "2 days 1 hour", "Slow Payer", status="pending", hold="-1 minute")
     past = book(pg, clinic, "-2 days", "Long Gone")
+    released = book(pg, clinic, "2 days 2 hours", "Gone Away", status="released")
     signed_in(client, clinic.slug, add_staff(pg, clinic))
-    page = client.get(f"/{clinic.slug}/staff", params={"lang": "en"})
+    # What still needs the front desk by default; lapsed and released holds on request.
+    assert _rows(client.get(f"/{clinic.slug}/staff").text) == {str(refunded): "refunded"}
+    page = client.get(f"/{clinic.slug}/staff", params={"lang": "en", "show": "all"})
     rows = _rows(page.text)
-    assert rows == {str(refunded): "refunded", str(lapsed): "expired"}
+    assert rows == {str(refunded): "refunded", str(lapsed): "expired", str(released): "released"}
     assert str(past) not in page.text
     assert 'data-flag="paid_after_expiry"' in page.text
     assert "Paid after the hold expired – refunded" in page.text

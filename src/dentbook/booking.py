@@ -1,5 +1,5 @@
 """Booking: validating the patient's form, holding a slot, releasing it, and what the
-patient may see of it afterwards. The guarantees are in `sql/functions.sql: hold_slot`.
+patient may see of it afterwards. The guarantees are in `sql/service-booking.sql: hold_slot`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
@@ -18,28 +17,20 @@ import psycopg
 from psycopg.rows import class_row
 
 from dentbook.db import Conn
-from dentbook.errors import Invalid, NotFound, SlotNotOffered, SlotTaken, TooManyHolds
+from dentbook.errors import NotFound, SlotNotOffered, SlotTaken, TooManyHolds
+from dentbook.forms import Email, Instant, Name, PathId, Phone
 from dentbook.settings import Settings
-
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f\ufffd]+$")]
-_NOT_IN_ADDRESS = r"[^@\s\x00-\x1f\ufffd]"
-Email = Annotated[str, msgspec.Meta(
-    max_length=254,
-    pattern=rf"^{_NOT_IN_ADDRESS}{{1,64}}@{_NOT_IN_ADDRESS}+\.[^@\s\x00-\x1f.\ufffd]{{2,}}$")]
-Phone = Annotated[str, msgspec.Meta(max_length=40, pattern=r"^(\+?[0-9][0-9 ()-]{5,38})?$")]
-Id = Annotated[str, msgspec.Meta(max_length=64)]
-Instant = Annotated[str, msgspec.Meta(min_length=16, max_length=40)]
 
 
 class BookingForm(msgspec.Struct, frozen=True):
-    """The booking form's fields (§5), each validated on its own so every error shows."""
+    """The booking form's fields (§5). A malformed doctor or visit id is simply unknown."""
 
-    doctor_id: Id
-    visit_type_id: Id
+    doctor_id: PathId
+    visit_type_id: PathId
     start: Instant
-    name: Text
+    name: Name
     email: Email
-    phone: Phone = ""
+    phone: Phone | None = None
 
 
 @dataclass(frozen=True)
@@ -58,18 +49,6 @@ class Hold:
 
     def visit_name(self, locale: str) -> str:
         return self.visit_name_pl if locale == "pl" else self.visit_name_en
-
-
-@dataclass(frozen=True)
-class BookingRequest:
-    """A validated form: ids and the instant parsed, text normalised."""
-
-    doctor_id: UUID
-    visit_type_id: UUID
-    start: datetime
-    name: str
-    email: str
-    phone: str
 
 
 @dataclass(frozen=True)
@@ -135,39 +114,7 @@ def holder_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("ascii")).digest()
 
 
-def parse_form(raw: dict[str, Any]) -> BookingRequest:
-    """Validate every field (msgspec constraints), then parse ids and the instant.
-
-    Raises Invalid with one message id per bad field, or NotFound for malformed ids.
-    """
-    values = {k: v.strip() if isinstance(v, str) else v for k, v in raw.items()}
-    errors: dict[str, str] = {}
-    for f in msgspec.structs.fields(BookingForm):
-        value = values.get(f.name, f.default if f.default is not msgspec.NODEFAULT else None)
-        try:
-            msgspec.convert(value, f.type)
-        except msgspec.ValidationError:
-            errors[f.name] = f"invalid_{f.name}" if value not in (None, "") else "required"
-    start = None
-    if "start" not in errors:
-        try:
-            start = datetime.fromisoformat(values["start"])
-        except ValueError:
-            start = None
-        if start is None or start.tzinfo is None or not 2000 <= start.year <= 2200:
-            errors["start"] = "invalid_start"
-    if errors:
-        raise Invalid(errors)
-    try:
-        doctor, visit = UUID(values["doctor_id"]), UUID(values["visit_type_id"])
-    except ValueError:
-        raise NotFound("doctor or visit type") from None
-    assert start is not None
-    return BookingRequest(doctor, visit, start.astimezone(UTC), " ".join(values["name"].split()),
-                   values["email"], values.get("phone") or "")
-
-
-async def hold(conn: Conn, req: BookingRequest, client_ip: str | None, locale: str,
+async def hold(conn: Conn, req: BookingForm, client_ip: str | None, locale: str,
                holder: bytes, settings: Settings) -> Hold:
     """Hold the slot in this transaction (its clinic already entered at service level).
 
@@ -180,8 +127,8 @@ async def hold(conn: Conn, req: BookingRequest, client_ip: str | None, locale: s
         except ValueError:
             ip = None
     params = {
-        "doctor": req.doctor_id, "visit": req.visit_type_id, "start": req.start,
-        "name": req.name, "email": req.email, "phone": req.phone, "ip": ip, "locale": locale,
+        "doctor": req.doctor_id, "visit": req.visit_type_id, "start": req.start.astimezone(UTC),
+        "name": req.name, "email": req.email, "phone": req.phone or "", "ip": ip, "locale": locale,
         "holder": holder,
         # One minute over the configured hold, so that Stripe, which wants a Checkout
         # Session to live at least 30 minutes from its creation, accepts the hold's

@@ -31,7 +31,8 @@ class DatabaseUnavailable(RuntimeError):
     """PostgreSQL could not be reached (or a connection broke mid-request)."""
 
 
-_ENTER = "select set_config('role', %s, true), set_config('app.tenant_id', %s, true)"
+_ENTER = ("select set_config('role', %s, true), set_config('app.tenant_id', %s, true),"
+          " set_config('app.staff_id', %s, true)")
 
 
 class Database:
@@ -55,9 +56,11 @@ class Database:
         await self.pool.close()
 
     @asynccontextmanager
-    async def transaction(self, level: Level, tenant: UUID | None = None) -> AsyncIterator[Conn]:
-        """One transaction at `level` for `tenant`; commits on success, rolls back on error."""
-        async with self.connection() as conn, begin(conn, level, tenant):
+    async def transaction(self, level: Level, tenant: UUID | None = None,
+                          staff: UUID | None = None) -> AsyncIterator[Conn]:
+        """One transaction at `level` for `tenant` (and the signed-in `staff` account, which
+        SQL functions read to check its role); commits on success, rolls back on error."""
+        async with self.connection() as conn, begin(conn, level, tenant, staff):
             yield conn
 
     @asynccontextmanager
@@ -92,8 +95,10 @@ async def retry_deadlocks(attempt: Callable[[], Awaitable[T]], tries: int = 3) -
 
 
 @asynccontextmanager
-async def begin(conn: Conn, level: Level, tenant: UUID | None = None) -> AsyncIterator[Conn]:
-    """A transaction on `conn` at `level` for `tenant` (both local to the transaction)."""
+async def begin(conn: Conn, level: Level, tenant: UUID | None = None,
+                staff: UUID | None = None) -> AsyncIterator[Conn]:
+    """A transaction on `conn` at `level` for `tenant` and `staff` (all local to it)."""
     async with conn.transaction():
-        await conn.execute(_ENTER, (level.value, str(tenant) if tenant else ""))
+        await conn.execute(_ENTER, (level.value, str(tenant) if tenant else "",
+                                    str(staff) if staff else ""))
         yield conn

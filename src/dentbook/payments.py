@@ -6,6 +6,7 @@ at the local Stripe service when no key is configured.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,7 +19,10 @@ from dentbook.db import Database, Level, retry_deadlocks
 from dentbook.errors import PaymentUnavailable
 from dentbook.jobs import GiveUp, Job
 from dentbook.settings import Settings
-from dentbook.tenancy import Clinic, enter_clinic
+from dentbook.tenancy import ClinicDb
+
+# A hold's return and cancel addresses (absolute), made by the web layer from route names.
+Links = Callable[[UUID], tuple[str, str]]
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,6 @@ class BadWebhook(ValueError):
 
 @dataclass(frozen=True)
 class Started:
-    clinic: Clinic
     hold: booking.Hold
     checkout_url: str
 
@@ -56,9 +59,9 @@ def make_client(settings: Settings) -> stripe.StripeClient:
     )
 
 
-async def reserve_and_checkout(db: Database, client: stripe.StripeClient, settings: Settings,
-                               slug: str, req: booking.BookingRequest, client_ip: str | None,
-                               locale: str, holder: bytes) -> Started:
+async def reserve_and_checkout(clinic_db: ClinicDb, client: stripe.StripeClient,
+                               settings: Settings, req: booking.BookingForm, client_ip: str | None,
+                               locale: str, holder: bytes, links: Links) -> Started:
     """Hold the slot (one short transaction, committed), then open a Checkout Session for
     exactly that hold with no database connection checked out, then write its id back.
 
@@ -66,13 +69,12 @@ async def reserve_and_checkout(db: Database, client: stripe.StripeClient, settin
     and turn one slow answer into a site-wide 503. If Stripe cannot open the session, the
     hold is released at once. `holder` identifies the browser (see `booking.hold`).
     """
-    async with db.transaction(Level.SERVICE) as conn:
-        clinic = await enter_clinic(conn, slug)
+    async with clinic_db.transaction(Level.SERVICE) as conn:
         hold = await booking.hold(conn, req, client_ip, locale, holder, settings)
     url = await _open_checkout(client, hold.stripe_session_id) if hold.reused else None
     if url is None:
-        url = await _checkout(db, client, settings, clinic, hold, req.email, locale)
-    return Started(clinic, hold, url)
+        url = await _checkout(clinic_db, client, hold, req.email, locale, links)
+    return Started(hold, url)
 
 
 async def _open_checkout(client: stripe.StripeClient, session_id: str | None) -> str | None:
@@ -86,10 +88,11 @@ async def _open_checkout(client: stripe.StripeClient, session_id: str | None) ->
     return str(session.url) if session.status == "open" and session.url else None
 
 
-async def _checkout(db: Database, client: stripe.StripeClient, settings: Settings, clinic: Clinic,
-                    hold: booking.Hold, email: str, locale: str) -> str:
+async def _checkout(clinic_db: ClinicDb, client: stripe.StripeClient, hold: booking.Hold,
+                    email: str, locale: str, links: Links) -> str:
     """Open the Checkout Session for a committed hold; release the hold if Stripe fails."""
-    base = f"{settings.base_url}/{clinic.slug}/bookings/{hold.booking_id}"
+    clinic = clinic_db.clinic
+    success, cancel = links(hold.booking_id)
     when = i18n.format_datetime(hold.starts_at, clinic.zone, locale)
     params: dict[str, Any] = {
         "mode": "payment",
@@ -97,8 +100,8 @@ async def _checkout(db: Database, client: stripe.StripeClient, settings: Setting
             "currency": hold.currency, "unit_amount": hold.amount_minor,
             "product_data": {"name": f"{clinic.name}: {hold.visit_name(locale)}",
                              "description": f"{hold.doctor_name}, {when}"}}}],
-        "success_url": f"{base}/return?session_id={{CHECKOUT_SESSION_ID}}",
-        "cancel_url": f"{base}/cancelled",
+        "success_url": success,
+        "cancel_url": cancel,
         "expires_at": int(hold.hold_expires_at.timestamp()),
         "client_reference_id": str(hold.booking_id),
         "metadata": {"booking_id": str(hold.booking_id), "tenant_id": str(clinic.id)},
@@ -112,32 +115,30 @@ async def _checkout(db: Database, client: stripe.StripeClient, settings: Setting
     except stripe.StripeError as exc:
         log.error("checkout session failed; releasing the hold",
                   extra={"booking": str(hold.booking_id), "error": str(exc)})
-        async with db.transaction(Level.SERVICE, clinic.id) as conn:
+        async with clinic_db.transaction(Level.SERVICE) as conn:
             await booking.release(conn, hold.booking_id, "checkout could not be opened")
         raise PaymentUnavailable() from exc
 
     async def attach() -> bool:
-        async with db.transaction(Level.SERVICE, clinic.id) as conn:
+        async with clinic_db.transaction(Level.SERVICE) as conn:
             return await booking.attach_session(conn, hold.booking_id, session.id)
 
     await retry_deadlocks(attach)
     return str(session.url)
 
 
-async def resume(db: Database, client: stripe.StripeClient, slug: str, booking_id: UUID,
+async def resume(clinic_db: ClinicDb, client: stripe.StripeClient, booking_id: UUID,
                  holder: bytes | None) -> str | None:
     """The open Checkout page of this browser's own hold, or None (not its hold, lapsed,
     or the session is over)."""
-    async with db.transaction(Level.ANON) as conn:
-        await enter_clinic(conn, slug)
+    async with clinic_db.transaction(Level.ANON) as conn:
         mine = next((h for h in await booking.own_holds(conn, holder) if h.id == booking_id), None)
     return await _open_checkout(client, mine.stripe_session_id) if mine else None
 
 
-async def cancel(db: Database, client: stripe.StripeClient, slug: str, booking_id: UUID) -> None:
+async def cancel(clinic_db: ClinicDb, client: stripe.StripeClient, booking_id: UUID) -> None:
     """The patient left Checkout and confirmed it: release the hold, expire its session."""
-    async with db.transaction(Level.SERVICE) as conn:
-        await enter_clinic(conn, slug)
+    async with clinic_db.transaction(Level.SERVICE) as conn:
         session_id = await booking.release(conn, booking_id, "patient cancelled checkout")
     if session_id:
         try:

@@ -7,22 +7,21 @@ Stripe service next to us. Settings reach the worker processes through the envir
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
+import resource
 import secrets
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
 import psycopg
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from dentbook import demo
 from dentbook.embedded import EmbeddedPostgres, default_data_dir
 from dentbook.migrate import check_current, migrate
+from dentbook.protocol import DentbookProtocol
 from dentbook.settings import load_settings
 from dentbook.stripe_local import launch as local_stripe
 
@@ -56,9 +55,15 @@ def serve(workers: int = 1, host: str | None = None, port: int | None = None) ->
         # uvicorn re-raises SIGTERM once it has shut down; with Python's default handler
         # that would kill us before the cleanup below stops PostgreSQL and the local Stripe.
         signal.signal(signal.SIGTERM, _exit_cleanly)
+        files = raise_file_limit()
         uvicorn.run("dentbook.app:create_app_from_env", factory=True, host=settings.host,
                     port=settings.port, workers=workers, log_config=None,
-                    timeout_graceful_shutdown=3, server_header=False, http=NoDelayH11Protocol)
+                    timeout_graceful_shutdown=3, server_header=False, http=DentbookProtocol,
+                    # Client addresses come from dentbook.web.clients (trusted proxies only).
+                    proxy_headers=False,
+                    # Beyond this many connections and tasks, answer 503 at once instead
+                    # of running out of file descriptors (streams are capped lower).
+                    limit_concurrency=max(100, files - 256))
     finally:
         if stripe is not None:
             stripe.terminate()
@@ -68,21 +73,14 @@ def serve(workers: int = 1, host: str | None = None, port: int | None = None) ->
     return 0
 
 
-class NoDelayH11Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol with Nagle's algorithm off on every connection.
-
-    With `--workers` above 1 uvicorn binds the shared socket as `socket.socket(family)`,
-    so accepted sockets have proto 0 and asyncio, which only sets TCP_NODELAY when proto
-    is IPPROTO_TCP, leaves Nagle on: a response body written after its headers then waits
-    for the client's delayed ACK, ~40 ms on Linux, on every keep-alive request and on
-    SSE messages (uvicorn issue #3149). One worker binds through asyncio and is not hit.
-    """
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
+def raise_file_limit() -> int:
+    """Raise this process's soft open-file limit to the hard one (each live stream is an
+    open socket; the default 1024 would stop a server at ~1,000 calendars). Returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft if soft != resource.RLIM_INFINITY else 65536
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 
 import msgspec
+
+from dentbook import rules
+from dentbook.mail.smtp import parse_smtp_url
 
 
 class SettingsError(ValueError):
@@ -24,10 +28,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # "auto": Secure cookies when public_url is https.
     secure_cookies: str = "auto"
     log_level: str = "INFO"
+    # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; empty: none (the peer is the client).
+    trusted_proxies: str = ""
     pool_min: int = 2
     pool_max: int = 10
     # How long a request waits for a database connection before answering 503.
     pool_timeout_seconds: float = 15.0
+    # Live streams (SSE) one server process keeps open, in all and per client address;
+    # beyond them new streams are refused (503 / 429) and pages work without live updates.
+    max_streams: int = 10_000
+    max_streams_per_client: int = 50
 
     hold_minutes: int = 30
     min_notice_minutes: int = 120
@@ -47,6 +58,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     staff_login_max_failures_per_account: int = 50
     staff_login_max_failures_per_ip: int = 20
 
+    # Where e-mail goes: smtp://user:pass@host:587 (STARTTLS) or smtps://…:465. Empty: `serve`
+    # starts the local mail sink and sets this to it, with mail_sink_dir where it keeps
+    # what it caught (shown at /dev/mail; never when a real SMTP_URL is configured).
+    smtp_url: str = ""
+    mail_sink_dir: str = ""
+    # The sender of every message (the clinic's name is shown with it) and the domain of
+    # the Message-IDs; replies go to the clinic's own address.
+    mail_from: str = "no-reply@dentbook.localhost"
+
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     # Base address of the Stripe API; set to the local Stripe when no key is configured.
@@ -60,7 +80,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 "DENTBOOK_HOLD_MINUTES must be between 30 and 1440 "
                 "(Stripe Checkout sessions live at least 30 minutes)"
             )
-        for name in ("min_notice_minutes", "max_holds_per_ip", "max_holds_per_email"):
+        for name in ("min_notice_minutes", "max_holds_per_ip", "max_holds_per_email",
+                     "max_streams", "max_streams_per_client"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"DENTBOOK_{name.upper()} must not be negative")
         for name in ("staff_idle_minutes", "staff_session_hours", "staff_login_window_minutes",
@@ -74,6 +95,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("DENTBOOK_SECURE_COOKIES must be auto, true or false")
         if not 1 <= self.pool_min <= self.pool_max:
             raise SettingsError("DENTBOOK_POOL_MIN must be ≥ 1 and ≤ DENTBOOK_POOL_MAX")
+        if self.smtp_url:
+            try:
+                parse_smtp_url(self.smtp_url)
+            except ValueError as exc:
+                raise SettingsError(f"SMTP_URL: {exc}") from None
+        if not rules.valid_email(self.mail_from):
+            raise SettingsError("DENTBOOK_MAIL_FROM must be an e-mail address")
+        try:
+            for part in self.trusted_proxies.split(","):
+                if part.strip():
+                    ipaddress.ip_network(part.strip(), strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"DENTBOOK_TRUSTED_PROXIES: {exc}") from None
         key = self.stripe_secret_key
         if key and not key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
             raise SettingsError("STRIPE_SECRET_KEY does not look like a Stripe secret key")
@@ -94,6 +128,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 # Environment variable -> field. Stripe's own names are kept as Stripe documents them.
 _ENV = {
     "DATABASE_URL": "database_url",
+    "SMTP_URL": "smtp_url",
     "STRIPE_SECRET_KEY": "stripe_secret_key",
     "STRIPE_WEBHOOK_SECRET": "stripe_webhook_secret",
     "STRIPE_API_BASE": "stripe_api_base",

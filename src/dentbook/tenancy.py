@@ -1,21 +1,30 @@
 """Clinics (tenants): the public directory, and turning a URL slug into a clinic.
 
-Anonymous requests never read tables; they call the public SQL functions, and the
-server sets the clinic it resolved from the slug as the transaction's tenant.
+Anonymous requests never read tables; they call the public SQL functions, and the server
+sets the clinic it resolved from the slug as the transaction's tenant. A clinic's details
+change rarely, so each process keeps the ones it has resolved until a change to that
+clinic is announced (`dentbook_clinics`, from a trigger), or its listener had a gap.
 """
 
 from __future__ import annotations
 
-import re
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from psycopg.rows import class_row
 
-from dentbook.db import Conn
+from dentbook import rules
+from dentbook.db import Conn, Database, Level
 from dentbook.errors import NotFound
+
+T = TypeVar("T")
+CHANNEL = "dentbook_clinics"  # payload: the changed clinic's slug ("" after a gap: all)
 
 
 @dataclass(frozen=True)
@@ -59,30 +68,66 @@ class VisitType:
 
 CLINICS = "select slug, name from dentbook.public_clinics()"
 CLINIC = "select * from dentbook.public_clinic(%s)"
-SET_TENANT = "select set_config('app.tenant_id', %s, true)"
 DOCTORS = "select id, name from dentbook.public_doctors()"
 VISIT_TYPES = "select * from dentbook.public_visit_types()"
 
-SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,49}")
+
+class Clinics:
+    """This process's slug → Clinic map, bounded, forgotten on announced changes."""
+
+    def __init__(self, db: Database, size: int = 2000) -> None:
+        self.db, self.size = db, size
+        self._known: OrderedDict[str, Clinic] = OrderedDict()
+
+    async def get(self, slug: str) -> Clinic:
+        """The clinic at `slug`, or NotFound (unknown slugs are never remembered)."""
+        found = self._known.get(slug)
+        if found is not None:
+            self._known.move_to_end(slug)
+            return found
+        if not rules.valid_slug(slug):
+            raise NotFound(slug)
+        async with self.db.transaction(Level.ANON) as conn, \
+                conn.cursor(row_factory=class_row(Clinic)) as cur:
+            await cur.execute(CLINIC, (slug,))
+            found = await cur.fetchone()
+        if found is None:
+            raise NotFound(slug)
+        self._known[slug] = found
+        if len(self._known) > self.size:
+            self._known.popitem(last=False)
+        return found
+
+    def forget(self, slug: str = "") -> None:
+        """A clinic changed (or, with "", anything may have): read it again next time."""
+        if slug:
+            self._known.pop(slug, None)
+        else:
+            self._known.clear()
+
+    async def directory(self) -> list[ClinicSummary]:
+        async with self.db.transaction(Level.ANON) as conn, \
+                conn.cursor(row_factory=class_row(ClinicSummary)) as cur:
+            await cur.execute(CLINICS)
+            return await cur.fetchall()
 
 
-async def list_clinics(conn: Conn) -> list[ClinicSummary]:
-    async with conn.cursor(row_factory=class_row(ClinicSummary)) as cur:
-        await cur.execute(CLINICS)
-        return await cur.fetchall()
+@dataclass(frozen=True)
+class ClinicDb:
+    """One clinic's transactions, for work that needs several (e.g. around a Stripe call)."""
 
+    db: Database
+    clinic: Clinic
 
-async def enter_clinic(conn: Conn, slug: str) -> Clinic:
-    """Resolve `slug` and make its clinic this transaction's tenant, or raise NotFound."""
-    if not SLUG.fullmatch(slug):
-        raise NotFound(slug)
-    async with conn.cursor(row_factory=class_row(Clinic)) as cur:
-        await cur.execute(CLINIC, (slug,))
-        clinic = await cur.fetchone()
-    if clinic is None:
-        raise NotFound(slug)
-    await conn.execute(SET_TENANT, (str(clinic.id),))
-    return clinic
+    @asynccontextmanager
+    async def transaction(self, level: Level, staff: UUID | None = None) -> AsyncIterator[Conn]:
+        async with self.db.transaction(level, self.clinic.id, staff) as conn:
+            yield conn
+
+    async def read(self, query: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run `query` in its own transaction at the anonymous level."""
+        async with self.transaction(Level.ANON) as conn:
+            return await query(conn)
 
 
 async def list_doctors(conn: Conn) -> list[Doctor]:

@@ -1,5 +1,5 @@
-"""The dev inbox pages on a small Litestar app built here (the real app wires them itself):
-what the sink caught, newest first, as HTML, JSON and raw .eml; 404 with no sink."""
+"""The dev inbox pages of the real app, over HTTP: what the local sink caught, newest first,
+as HTML, JSON and raw .eml; 404 whenever a real mail server is configured."""
 
 from __future__ import annotations
 
@@ -9,31 +9,21 @@ from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default
 
+import httpx
 import pytest
-from litestar import Litestar
-from litestar.di import Provide
-from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.template.config import TemplateConfig
-from litestar.testing import TestClient
 from mail_kit import SENDER, deliver
 
-from dentbook.mail.inbox import MailInbox, list_messages, raw_message
-from dentbook.web import devmail, errors
-from dentbook.web.render import make_environment
-
-
-def make_app(inbox: MailInbox | None) -> Litestar:
-    return Litestar(
-        route_handlers=[devmail.mail_page, devmail.mail_json, devmail.mail_raw],
-        dependencies={"mail_inbox": Provide(lambda: inbox, sync_to_thread=False)},
-        template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(make_environment())),
-        exception_handlers=errors.HANDLERS)
+from dentbook.mail.inbox import list_messages, raw_message
+from helpers import Server, app_settings
 
 
 @pytest.fixture
-def client(sink) -> Iterator[TestClient]:
-    with TestClient(make_app(MailInbox(sink.directory))) as c:
+def client(pg, sink) -> Iterator[httpx.Client]:
+    """The real app, with the sink's directory as its dev inbox (as `serve` sets it)."""
+    app = Server(app_settings(pg, smtp_url=sink.url, mail_sink_dir=str(sink.directory))).start()
+    with httpx.Client(base_url=app.url, timeout=30) as c:
         yield c
+    app.stop()
 
 
 def message(subject: str, to: str) -> EmailMessage:
@@ -108,11 +98,14 @@ def test_empty_inbox(client):
     assert "No messages yet." in client.get("/dev/mail", params={"lang": "en"}).text
 
 
-def test_everything_is_404_when_mail_really_goes_out(sink, sink_config):
+def test_everything_is_404_when_mail_really_goes_out(pg, sink, sink_config):
     deliver(sink_config, message("secret", "jan@example.com"), ["jan@example.com"])
     [caught] = list_messages(sink.directory)
-    with TestClient(make_app(None)) as c:
+    app = Server(app_settings(pg, smtp_url=sink.url)).start()  # a real relay: no dev inbox
+    try:
         for path in ("/dev/mail", "/dev/mail.json", f"/dev/mail/{caught.id}.eml"):
-            r = c.get(path)
+            r = httpx.get(app.url + path, timeout=30)
             assert r.status_code == 404, path
             assert "secret" not in r.text
+    finally:
+        app.stop()

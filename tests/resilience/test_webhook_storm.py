@@ -24,6 +24,7 @@ from helpers import (
     form,
     free_port,
     free_starts,
+    new_clinic,
     next_week,
     owner_sql,
     session_of,
@@ -35,9 +36,10 @@ COPIES = 8
 
 
 @pytest.fixture
-def two_processes(pg):
+def two_processes(private_pg):
     """A local Stripe that only records events, app process A (thread) and B (subprocess)."""
     stripe = LocalStripe(free_port(), None).start()
+    pg = private_pg
     a = Server(app_settings(pg, stripe_secret_key=STRIPE_KEY, stripe_webhook_secret=WEBHOOK_SECRET,
                             stripe_api_base=stripe.url, max_holds_per_ip=100)).start()
     b = AppProcess(pg.app, stripe.url).start()
@@ -47,9 +49,10 @@ def two_processes(pg):
     stripe.stop()
 
 
-def test_storm_settles_like_one_ordered_delivery(pg, make_clinic, two_processes):
+def test_storm_settles_like_one_ordered_delivery(private_pg, two_processes):
     stripe, a, b_url = two_processes
-    clinic = make_clinic()
+    pg = private_pg
+    clinic = new_clinic(pg)
     doctor, visit = clinic.doctors[0], clinic.visits["short"]
     plan = ["paid", "paid", "expired", "delayed_success", "delayed_failure", "late", "late"]
     with httpx.Client(base_url=a.url, timeout=30) as client:

@@ -1,4 +1,5 @@
-"""Booking over HTTP: the form's POST, Checkout's return and cancel addresses."""
+"""Booking over HTTP: the form's POST, Checkout's return and cancel addresses, and the
+patient's own hold (resume paying, or give the time back)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from dentbook import booking, payments
-from dentbook.db import Database, Level
+from dentbook.db import Conn
 from dentbook.errors import (
     DomainError,
     Invalid,
@@ -22,11 +23,13 @@ from dentbook.errors import (
     SlotTaken,
     TooManyHolds,
 )
+from dentbook.forms import parse, path_id
 from dentbook.settings import Settings
-from dentbook.tenancy import enter_clinic
-from dentbook.web.params import optional_uuid
-from dentbook.web.public import render_clinic
-from dentbook.web.render import page, request_locale
+from dentbook.tenancy import Clinic, ClinicDb
+from dentbook.web.clients import client_address
+from dentbook.web.public import Choice, load_view, render_clinic
+from dentbook.web.render import page
+from dentbook.web.urls import Urls
 
 # failure -> (status, data-error code)
 _ANSWERS: dict[type[DomainError], tuple[int, str]] = {
@@ -36,88 +39,98 @@ _ANSWERS: dict[type[DomainError], tuple[int, str]] = {
     TooManyHolds: (429, "too_many_holds"),
     PaymentUnavailable: (503, "payment_unavailable"),
 }
+HOLDER_DAYS = 7
 
 
-@post("/{slug:str}/bookings", name="book", status_code=303)
-async def book(request: Request[Any, Any, Any], db: NamedDependency[Database],
-               settings: NamedDependency[Settings],
-               stripe_client: NamedDependency[stripe.StripeClient],
-               slug: FromPath[str]) -> Redirect | Template:
+@post("/bookings", name="book", status_code=303)
+async def book(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
+               locale: NamedDependency[str], settings: NamedDependency[Settings],
+               stripe_client: NamedDependency[stripe.StripeClient]) -> Redirect | Template:
+    """Hold the slot, then send the patient to Checkout. Any failure answers with the same
+    page, the patient's values kept and the error next to its field."""
     raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    locale = request_locale(request)
     token = booking.holder_token(request.cookies.get(booking.HOLDER_COOKIE))
+    urls: Urls = request.app.state.urls
+    clinic = clinic_db.clinic
+
+    def links(booking_id: UUID) -> tuple[str, str]:
+        back = urls("booking_return", slug=clinic.slug, booking_id=booking_id)
+        cancel = urls("booking_cancelled", slug=clinic.slug, booking_id=booking_id)
+        # Stripe fills in {CHECKOUT_SESSION_ID} itself: it must reach Stripe unescaped.
+        return (settings.base_url + back + "?session_id={CHECKOUT_SESSION_ID}",
+                settings.base_url + cancel)
+
     try:
-        req = booking.parse_form(raw)
+        req = parse(booking.BookingForm, raw)
         started = await payments.reserve_and_checkout(
-            db, stripe_client, settings, slug, req, request.client.host if request.client else None,
-            locale, booking.holder_digest(token))
+            clinic_db, stripe_client, settings, req, client_address(request), locale,
+            booking.holder_digest(token), links)
     except tuple(_ANSWERS) as exc:
-        status, code = _ANSWERS[type(exc)]
-        fields = exc.fields if isinstance(exc, Invalid) else {}
-        return await render_clinic(
-            request, db, settings, slug, status_code=status, error=code, fields=fields,
-            form=raw, doctor=_id(raw.get("doctor_id")), visit=_id(raw.get("visit_type_id")),
-            start=raw.get("start"))
+        return await _form_again(request, clinic_db, settings, locale, raw, exc)
     return Redirect(started.checkout_url, status_code=303, cookies=[Cookie(
         key=booking.HOLDER_COOKIE, value=token, path="/", httponly=True, samesite="lax",
-        secure=settings.cookies_secure, max_age=7 * 24 * 3600)])
+        secure=settings.cookies_secure, max_age=HOLDER_DAYS * 24 * 3600)])
 
 
-@get("/{slug:str}/bookings/{booking_id:str}/return", name="booking_return")
-async def booking_return(request: Request[Any, Any, Any], db: NamedDependency[Database],
-                         slug: FromPath[str], booking_id: FromPath[str]) -> Template:
-    return await _status_page(request, db, slug, _required_id(booking_id))
+async def _form_again(request: Request[Any, Any, Any], clinic_db: ClinicDb, settings: Settings,
+                      locale: str, raw: dict[str, str], exc: DomainError) -> Template:
+    status, code = _ANSWERS[type(exc)]
+    fields = exc.fields if isinstance(exc, Invalid) else {}
+    try:
+        choice = parse(Choice, {"doctor": raw.get("doctor_id"), "visit": raw.get("visit_type_id"),
+                                "start": raw.get("start")})
+    except DomainError:
+        choice = Choice()
+    view = await clinic_db.read(lambda conn: load_view(request, conn, clinic_db.clinic, settings,
+                                                       choice))
+    return render_clinic(request, clinic_db.clinic, locale, view, status_code=status, error=code,
+                         fields=fields, form=raw)
 
 
-@get("/{slug:str}/bookings/{booking_id:str}/cancelled", name="booking_cancelled")
-async def booking_cancelled(request: Request[Any, Any, Any], db: NamedDependency[Database],
-                            slug: FromPath[str], booking_id: FromPath[str]) -> Template:
+@get("/bookings/{booking_id:str}/return", name="booking_return")
+async def booking_return(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
+                         anon_tx: NamedDependency[Conn], locale: NamedDependency[str],
+                         booking_id: FromPath[str]) -> Template:
+    return _status_page(request, clinic, locale, await booking.view(anon_tx, path_id(booking_id)))
+
+
+@get("/bookings/{booking_id:str}/cancelled", name="booking_cancelled")
+async def booking_cancelled(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
+                            anon_tx: NamedDependency[Conn], locale: NamedDependency[str],
+                            booking_id: FromPath[str]) -> Template:
     """Checkout's cancel address: asks before giving the time back. A GET changes nothing,
     so a link preview or a prefetch cannot release anyone's hold."""
-    return await _status_page(request, db, slug, _required_id(booking_id), leaving=True)
+    return _status_page(request, clinic, locale, await booking.view(anon_tx, path_id(booking_id)),
+                        leaving=True)
 
 
-@post("/{slug:str}/bookings/{booking_id:str}/release", name="booking_release", status_code=303)
-async def booking_release(db: NamedDependency[Database],
+@post("/bookings/{booking_id:str}/release", name="booking_release", status_code=303)
+async def booking_release(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
                           stripe_client: NamedDependency[stripe.StripeClient],
-                          slug: FromPath[str], booking_id: FromPath[str]) -> Redirect:
-    bid = _required_id(booking_id)
-    await payments.cancel(db, stripe_client, slug, bid)
-    return Redirect(f"/{slug}/bookings/{bid}/return", status_code=303)
+                          booking_id: FromPath[str]) -> Redirect:
+    found = path_id(booking_id)
+    await payments.cancel(clinic_db, stripe_client, found)
+    return Redirect(request.app.state.urls("booking_return", slug=clinic_db.clinic.slug,
+                                           booking_id=found), status_code=303)
 
 
-@post("/{slug:str}/bookings/{booking_id:str}/resume", name="booking_resume", status_code=303)
-async def booking_resume(request: Request[Any, Any, Any], db: NamedDependency[Database],
+@post("/bookings/{booking_id:str}/resume", name="booking_resume", status_code=303)
+async def booking_resume(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
+                         locale: NamedDependency[str],
                          stripe_client: NamedDependency[stripe.StripeClient],
-                         slug: FromPath[str], booking_id: FromPath[str]) -> Redirect | Template:
+                         booking_id: FromPath[str]) -> Redirect | Template:
     """Back to Checkout for this browser's own hold; anyone else's answer is the status page."""
-    bid = _required_id(booking_id)
-    url = await payments.resume(db, stripe_client, slug, bid,
+    found = path_id(booking_id)
+    url = await payments.resume(clinic_db, stripe_client, found,
                                 booking.holder_hash(request.cookies.get(booking.HOLDER_COOKIE)))
-    if url is None:
-        return await _status_page(request, db, slug, bid, status_code=409)
-    return Redirect(url, status_code=303)
+    if url is not None:
+        return Redirect(url, status_code=303)
+    view = await clinic_db.read(lambda conn: booking.view(conn, found))
+    return _status_page(request, clinic_db.clinic, locale, view, status_code=409)
 
 
-async def _status_page(request: Request[Any, Any, Any], db: Database, slug: str, bid: UUID,
-                       leaving: bool = False, status_code: int = 200) -> Template:
-    async with db.transaction(Level.ANON) as conn:
-        clinic = await enter_clinic(conn, slug)
-        view = await booking.view(conn, bid)
-    locale = request_locale(request, clinic.default_locale)
+def _status_page(request: Request[Any, Any, Any], clinic: Clinic, locale: str,
+                 view: booking.BookingView, leaving: bool = False,
+                 status_code: int = 200) -> Template:
     return page(request, "pages/booking_status.html", locale, status_code=status_code,
                 clinic=clinic, booking=view, leaving=leaving, resumable=status_code != 409)
-
-
-def _id(value: str | None) -> UUID | None:
-    try:
-        return optional_uuid(value, "id")
-    except DomainError:
-        return None
-
-
-def _required_id(value: str) -> UUID:
-    found = optional_uuid(value, "booking")
-    if found is None:
-        raise Invalid({"booking": "invalid"})
-    return found

@@ -25,8 +25,8 @@ NO_STORE = {"Cache-Control": "no-store"}
 @get("/dev/mail", name="dev_mail", sync_to_thread=True)
 def mail_page(request: Request[Any, Any, Any],
               mail_inbox: NamedDependency[MailInbox | None]) -> Template:
-    messages = _inbox(mail_inbox).messages()
-    response = page(request, "pages/dev_mail.html", request_locale(request), messages=messages,
+    response = page(request, "pages/dev_mail.html", request_locale(request),
+                    mails=_inbox(mail_inbox).messages(),
                     zone=ZoneInfo("UTC"))
     response.headers.update(NO_STORE)
     return response
@@ -37,12 +37,12 @@ def mail_json(mail_inbox: NamedDependency[MailInbox | None]) -> Response[list[Me
     return Response(_inbox(mail_inbox).messages(), headers=NO_STORE)
 
 
-@get("/dev/mail/{name:str}", name="dev_mail_raw", sync_to_thread=True)
-def mail_raw(mail_inbox: NamedDependency[MailInbox | None], name: FromPath[str]) -> Response[bytes]:
-    message_id = name.removesuffix(".eml")
-    raw = _inbox(mail_inbox).raw(message_id) if name.endswith(".eml") else None
+@get("/dev/mail/{file_name:str}", name="dev_mail_raw", sync_to_thread=True)
+def mail_raw(mail_inbox: NamedDependency[MailInbox | None], file_name: FromPath[str]) -> Response[bytes]:
+    message_id = file_name.removesuffix(".eml")
+    raw = _inbox(mail_inbox).raw(message_id) if file_name.endswith(".eml") else None
     if raw is None:
-        raise NotFound(name)
+        raise NotFound(file_name)
     return Response(raw, media_type="message/rfc822", headers={
         **NO_STORE, "Content-Disposition": f'inline; filename="{message_id}.eml"'})
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from litestar import Request
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, PermissionDeniedException
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
 from dentbook.db import DatabaseUnavailable
 from dentbook.errors import Invalid, NotFound
+from dentbook.staff import Forbidden, NotSignedIn
 from dentbook.web.messages import MESSAGES
 from dentbook.web.render import page, request_locale
 
@@ -28,6 +29,23 @@ def error_page(request: Request[Any, Any, Any], status: int, code: str) -> Templ
 
 def on_not_found(request: Request[Any, Any, Any], exc: NotFound) -> Template:
     return error_page(request, 404, "not_found")
+
+
+def on_not_signed_in(request: Request[Any, Any, Any],
+                     exc: NotSignedIn) -> Redirect | Response[str]:
+    """Anonymous, or another clinic's staff: pages go to this clinic's sign-in, streams
+    (which a browser cannot follow to a form) get 401."""
+    private = {"Cache-Control": "no-store"}
+    if request.route_handler.opt.get("stream"):
+        return Response("sign in first", status_code=401, media_type="text/plain", headers=private)
+    login = request.app.state.urls("staff_login", slug=request.path_params["slug"])
+    return Redirect(login, status_code=303, headers=private)
+
+
+def on_forbidden(request: Request[Any, Any, Any], exc: Forbidden) -> Template:
+    response = error_page(request, 403, "forbidden")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def on_invalid(request: Request[Any, Any, Any], exc: Invalid) -> Template:
@@ -61,6 +79,8 @@ def on_crash(request: Request[Any, Any, Any], exc: Exception) -> Template:
 
 HANDLERS: dict[type[Exception] | int, Any] = {
     NotFound: on_not_found,
+    NotSignedIn: on_not_signed_in,
+    Forbidden: on_forbidden,
     Invalid: on_invalid,
     HTTPException: on_http,
     DatabaseUnavailable: on_unavailable,

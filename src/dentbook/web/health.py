@@ -7,7 +7,7 @@ from litestar.di import NamedDependency
 from litestar.response import Response
 
 from dentbook.db import Database
-from dentbook.web.events import Live
+from dentbook.live.hub import Live
 
 
 @get("/healthz", name="healthz")
@@ -21,6 +21,6 @@ async def readyz(db: NamedDependency[Database],
     """Ready when the database answers and the listener that keeps calendars live is up."""
     if not await db.ping():
         return Response({"status": "database unavailable"}, status_code=503)
-    if not live.hub.ready:
+    if not live.listener.ready:
         return Response({"status": "listener down"}, status_code=503)
     return Response({"status": "ready"})

@@ -1,95 +1,87 @@
-"""Public pages: the clinic directory, a clinic's calendar (with the booking form when a
-slot is chosen) and the grid fragment."""
+"""Public pages: the clinic directory, a clinic's page (with the booking form when a slot is
+chosen) and the grid fragment."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from uuid import UUID
 
+import msgspec
 from litestar import Request, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath
 from litestar.response import Template
 
 from dentbook import booking
-from dentbook.availability import Slot, load_calendar
-from dentbook.db import Database, Level
+from dentbook.availability import ClinicView, clinic_view
+from dentbook.db import Conn
+from dentbook.forms import Day, Instant, PathId, parse
 from dentbook.settings import Settings
-from dentbook.tenancy import enter_clinic, list_clinics
-from dentbook.web.params import optional_uuid, optional_week
-from dentbook.web.render import is_htmx, page, request_locale
+from dentbook.tenancy import Clinic, Clinics
+from dentbook.web.render import page, request_locale
+from dentbook.web.urls import Here, is_fragment
+
+
+class Choice(msgspec.Struct, frozen=True):
+    """What the clinic page is asked to show: `?doctor=&visit=&week=&start=`."""
+
+    doctor: PathId | None = None
+    visit: PathId | None = None
+    week: Day | None = None
+    start: Instant | None = None
 
 
 @get("/", name="directory")
-async def directory(request: Request[Any, Any, Any], db: NamedDependency[Database]) -> Template:
-    async with db.transaction(Level.ANON) as conn:
-        clinics = await list_clinics(conn)
-    return page(request, "pages/directory.html", request_locale(request), clinics=clinics)
+async def directory(request: Request[Any, Any, Any], clinics: NamedDependency[Clinics]) -> Template:
+    return page(request, "pages/directory.html", request_locale(request),
+                clinics=await clinics.directory())
 
 
-@get("/{slug:str}", name="clinic")
-async def clinic_page(request: Request[Any, Any, Any], db: NamedDependency[Database],
-                      settings: NamedDependency[Settings], slug: FromPath[str]) -> Template:
-    return await render_clinic(request, db, settings, slug, start=request.query_params.get("start"),
-                               fragment=is_htmx(request), **_choice(request))
+@get("/", name="clinic")
+async def clinic_page(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
+                      anon_tx: NamedDependency[Conn], locale: NamedDependency[str],
+                      settings: NamedDependency[Settings]) -> Template:
+    fragment = is_fragment(request)
+    view = await load_view(request, anon_tx, clinic, settings, parse(Choice, request.query_params),
+                           holds=not fragment)
+    return render_clinic(request, clinic, locale, view, fragment=fragment)
 
 
-@get("/{slug:str}/slots", name="slots")
-async def slots_fragment(request: Request[Any, Any, Any], db: NamedDependency[Database],
-                         settings: NamedDependency[Settings], slug: FromPath[str]) -> Template:
-    return await render_clinic(request, db, settings, slug, fragment=True, **_choice(request))
+@get("/slots", name="slots")
+async def slots_fragment(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
+                         anon_tx: NamedDependency[Conn], locale: NamedDependency[str],
+                         settings: NamedDependency[Settings]) -> Template:
+    view = await load_view(request, anon_tx, clinic, settings, parse(Choice, request.query_params),
+                           holds=False)
+    return render_clinic(request, clinic, locale, view, fragment=True)
 
 
-def _choice(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """Doctor, visit type and week asked for in the query (404/400 when malformed)."""
-    q = request.query_params
-    return {"doctor": optional_uuid(q.get("doctor"), "doctor"),
-            "visit": optional_uuid(q.get("visit"), "visit"), "week": optional_week(q.get("week"))}
+async def load_view(request: Request[Any, Any, Any], conn: Conn, clinic: Clinic,
+                    settings: Settings, choice: Choice, holds: bool = True) -> ClinicView:
+    holder = booking.holder_hash(request.cookies.get(booking.HOLDER_COOKIE)) if holds else None
+    return await clinic_view(conn, clinic, settings, choice.doctor, choice.visit, choice.week,
+                             choice.start, holder)
 
 
-async def render_clinic(request: Request[Any, Any, Any], db: Database, settings: Settings,
-                        slug: str, *, doctor: UUID | None = None, visit: UUID | None = None,
-                        week: date | None = None, start: str | None = None,
-                        fragment: bool = False, status_code: int = 200,
-                        error: str | None = None, fields: dict[str, str] | None = None,
-                        form: dict[str, str] | None = None) -> Template:
-    """The clinic page (or its grid alone); with `start`, the booking form for that slot.
+def render_clinic(request: Request[Any, Any, Any], clinic: Clinic, locale: str, view: ClinicView,
+                  *, fragment: bool = False, status_code: int = 200, error: str | None = None,
+                  fields: dict[str, str] | None = None,
+                  form: dict[str, str] | None = None) -> Template:
+    """The clinic page (or its grid alone); with a chosen start, the booking form for it.
 
-    Also answers a failed booking: the same page, refreshed, with the errors on it.
+    Also answers a failed booking: the same page, refreshed, with the patient's values and
+    the errors next to their fields.
     """
-    chosen_start = _instant(start)
-    async with db.transaction(Level.ANON) as conn:
-        clinic = await enter_clinic(conn, slug)
-        if week is None and chosen_start is not None:
-            week = chosen_start.astimezone(clinic.zone).date()
-        cal = await load_calendar(conn, clinic, doctor, visit, week, datetime.now(UTC),
-                                  timedelta(minutes=settings.min_notice_minutes),
-                                  settings.max_weeks_ahead)
-        own = [] if fragment else await booking.own_holds(
-            conn, booking.holder_hash(request.cookies.get(booking.HOLDER_COOKIE)))
-    locale = request_locale(request, clinic.default_locale)
-    chosen: Slot | None = None
-    if chosen_start is not None and cal.week is not None:
-        chosen = next((s for d in cal.week.days for s in d.slots if s.start == chosen_start), None)
+    cal, here = view.calendar, None
+    if cal.doctor and cal.visit:
+        # The page's own address, also when it answers the booking form's POST.
+        here = Here(request.app.state.urls, "clinic", {
+            "slug": clinic.slug, "doctor": cal.doctor.id, "visit": cal.visit.id,
+            "week": cal.week.monday.isoformat() if cal.week else None,
+            "start": view.start.strftime("%Y-%m-%dT%H:%M:%SZ") if view.start else None})
     name = "fragments/grid.html" if fragment else "pages/clinic.html"
-    extra: dict[str, Any] = {}
-    if form is not None and cal.doctor and cal.visit:
-        # The answer to a POST: links on it (language, weeks) must lead to the page.
-        extra = {"path": f"/{clinic.slug}", "params": {
-            "doctor": str(cal.doctor.id), "visit": str(cal.visit.id), "start": start or ""}}
-    return page(request, name, locale, status_code=status_code, cal=cal, clinic=clinic,
-                start=start, chosen=chosen, error=error, fields=fields or {}, form=form or {},
-                own_holds=own, **extra)
-
-
-def _instant(value: str | None) -> datetime | None:
-    if not value or len(value) > 40:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None or not 2000 <= parsed.year <= 2200:
-        return None
-    return parsed.astimezone(UTC)
+    response = page(request, name, locale, status_code=status_code, here=here, cal=cal,
+                    clinic=clinic, chosen=view.chosen, asked=view.start is not None or bool(form),
+                    error=error, fields=fields or {}, form=form or {}, own_holds=view.own_holds)
+    if fragment and here is not None:
+        # Changing doctor, visit or week through htmx keeps the address bar true.
+        response.headers["HX-Push-Url"] = here.with_(start=None)
+    return response

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
-from litestar import Request
+from litestar import Litestar, Request
 from litestar.response import Template
 
 from dentbook import i18n
 from dentbook.resources import TEMPLATES_DIR
+from dentbook.web import urls
 from dentbook.web.messages import MESSAGES
+from dentbook.web.urls import Here, Urls
 
 
 def make_environment() -> Environment:
@@ -33,8 +33,17 @@ def make_environment() -> Environment:
         long_date=_with_locale(i18n.format_date_long),
         money=_money,
     )
-    env.globals.update(time=_time, datetime=_datetime, query=_query, messages=MESSAGES)
+    env.globals.update(time=_time, datetime=_datetime, messages=MESSAGES)
     return env
+
+
+def attach(app: Litestar, env: Environment) -> Urls:
+    """Give `app` its addresses by route name, for handlers (`app.state.urls`) and for
+    templates (`url(...)`), once its routes are known."""
+    routes = Urls(app)
+    app.state.urls = routes
+    env.globals["url"] = routes
+    return routes
 
 
 def request_locale(request: Request[Any, Any, Any], default: str = "pl") -> str:
@@ -43,8 +52,11 @@ def request_locale(request: Request[Any, Any, Any], default: str = "pl") -> str:
 
 
 def page(request: Request[Any, Any, Any], name: str, locale: str, status_code: int = 200,
-         **context: Any) -> Template:
-    """A template response in `locale`; the gettext callables are bound per request."""
+         here: Here | None = None, **context: Any) -> Template:
+    """A template response in `locale`; the gettext callables are bound per request.
+
+    `here` is the page's own address (for its language links); by default the route that
+    answered, or the directory for an error."""
     t = i18n.translations(locale)
     response = Template(
         template_name=name,
@@ -54,8 +66,7 @@ def page(request: Request[Any, Any, Any], name: str, locale: str, status_code: i
             "gettext": _formatting(t.gettext),
             "ngettext": t.ngettext,
             "_": _formatting(t.gettext),
-            "path": request.url.path,
-            "params": dict(request.query_params),
+            "here": here or urls.here(request, request.app.state.urls, status_code),
             **context,
         },
         headers={"Content-Language": locale, "Vary": "Accept-Language, Cookie, HX-Request"},
@@ -74,11 +85,7 @@ def render_fragment(env: Environment, name: str, locale: str, **context: Any) ->
     t = i18n.translations(locale)
     return env.get_template(name).render(
         locale=locale, gettext=_formatting(t.gettext), ngettext=t.ngettext,
-        _=_formatting(t.gettext), path="", params={}, **context)
-
-
-def is_htmx(request: Request[Any, Any, Any]) -> bool:
-    return request.headers.get("hx-request") == "true"
+        _=_formatting(t.gettext), **context)
 
 
 def _formatting(gettext: Any) -> Any:
@@ -109,12 +116,3 @@ def _time(ctx: Context, instant: Any, zone: Any) -> str:
 @pass_context
 def _datetime(ctx: Context, instant: Any, zone: Any) -> str:
     return i18n.format_datetime(instant, zone, ctx["locale"])
-
-
-@pass_context
-def _query(ctx: Context, path: str | None = None, **changes: Any) -> str:
-    """This page's URL (or `path`) with some query parameters changed or removed."""
-    params: Mapping[str, Any] = ctx["params"]
-    merged = {k: v for k, v in {**params, **changes}.items() if v not in (None, "")}
-    qs = urlencode({k: str(v) for k, v in merged.items()})
-    return (path or ctx["path"]) + (f"?{qs}" if qs else "")

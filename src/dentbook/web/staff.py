@@ -1,102 +1,115 @@
-"""Staff pages over HTTP: sign-in, sign-out and the read-only dashboard (§5).
+"""Staff pages over HTTP: sign-in, sign-out and the agenda (§5, §9).
 
-The session lives in our own HttpOnly cookie holding a random id; the database keeps
-only its hash (see `dentbook.staff`). Litestar's CSRF middleware guards both POSTs.
+The session lives in our own HttpOnly cookie holding a random id, scoped to the clinic's
+staff pages; the database keeps only its hash (see `dentbook.staff`). Litestar's CSRF
+middleware guards the POSTs; the guards in `web/guards.py` guard the rest.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, get, post
+from litestar import Request, Router, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
-from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from dentbook import staff
-from dentbook.db import Database, Level
+from dentbook import agenda, staff
+from dentbook.db import Conn
 from dentbook.errors import Invalid
+from dentbook.forms import parse
 from dentbook.settings import Settings
-from dentbook.tenancy import Clinic, enter_clinic
-from dentbook.web.render import page, request_locale
+from dentbook.staff import StaffUser
+from dentbook.tenancy import Clinic, ClinicDb
+from dentbook.web.clients import client_address, is_https
+from dentbook.web.guards import viewer
+from dentbook.web.render import page
 
 # Staff pages show patients' personal data: never stored by a browser or proxy cache.
-_PRIVATE = {"Cache-Control": "no-store"}
+PRIVATE = {"Cache-Control": "no-store"}
 
 
-@get("/{slug:str}/staff/login", name="staff_login")
-async def login_page(request: Request[Any, Any, Any], db: NamedDependency[Database],
-                     settings: NamedDependency[Settings], slug: FromPath[str]) -> Template | Redirect:
-    clinic, user = await staff.signed_in_clinic(db, settings, slug, request.cookies.get(staff.COOKIE))
+@get("/login", name="staff_login")
+async def login_page(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
+                     locale: NamedDependency[str],
+                     settings: NamedDependency[Settings]) -> Template | Redirect:
+    user = await staff.current_staff(clinic_db, settings, request.cookies.get(staff.COOKIE))
     if user is not None:
-        return Redirect(f"/{clinic.slug}/staff", status_code=303, headers=_PRIVATE)
-    return _login(request, clinic)
+        return _to(request, "staff_dashboard", clinic_db.clinic)
+    return _login(request, clinic_db.clinic, locale)
 
 
-@post("/{slug:str}/staff/login", name="staff_login_submit", status_code=303)
-async def login(request: Request[Any, Any, Any], db: NamedDependency[Database],
-                settings: NamedDependency[Settings], slug: FromPath[str]) -> Template | Redirect:
+@post("/login", name="staff_login_submit", status_code=303)
+async def login(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
+                locale: NamedDependency[str],
+                settings: NamedDependency[Settings]) -> Template | Redirect:
     raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    clinic = clinic_db.clinic
     try:
-        form = staff.parse_login(raw)
-        signed = await staff.sign_in(db, settings, slug, form,
-                                     request.client.host if request.client else None,
-                                     request.cookies.get(staff.COOKIE))
+        form = parse(staff.LoginForm, raw)
+        token = await staff.sign_in(clinic_db, settings, form, client_address(request),
+                                    request.cookies.get(staff.COOKIE))
     except Invalid as exc:
-        return _login(request, await _clinic(db, slug), 422, "invalid", exc.fields, raw)
+        return _login(request, clinic, locale, 422, "invalid", exc.fields, raw)
     except staff.LoginFailed:
-        return _login(request, await _clinic(db, slug), 403, "login_failed", form=raw)
+        return _login(request, clinic, locale, 403, "login_failed", form=raw)
     except staff.LoginThrottled as exc:
-        response = _login(request, await _clinic(db, slug), 429, "login_throttled", form=raw)
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
-    return Redirect(f"/{signed.clinic.slug}/staff", status_code=303, headers=_PRIVATE,
-                    cookies=[_cookie(settings, signed.clinic.slug, signed.token)])
+        refused = _login(request, clinic, locale, 429, "login_throttled", form=raw)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
+    signed = _to(request, "staff_dashboard", clinic)
+    signed.cookies.append(_cookie(request, clinic, token))
+    return signed
 
 
-@post("/{slug:str}/staff/logout", name="staff_logout", status_code=303)
-async def logout(request: Request[Any, Any, Any], db: NamedDependency[Database],
-                 settings: NamedDependency[Settings], slug: FromPath[str]) -> Redirect:
-    clinic = await staff.sign_out(db, slug, request.cookies.get(staff.COOKIE))
-    return Redirect(f"/{clinic.slug}/staff/login", status_code=303, headers=_PRIVATE,
-                    cookies=[_cookie(settings, clinic.slug, "", max_age=0)])
-
-
-@get("/{slug:str}/staff", name="staff_dashboard")
-async def dashboard(request: Request[Any, Any, Any], db: NamedDependency[Database],
-                    settings: NamedDependency[Settings], slug: FromPath[str]) -> Template | Redirect:
-    q = request.query_params
-    try:
-        board = await staff.load_dashboard(db, settings, slug, request.cookies.get(staff.COOKIE),
-                                           q.get("doctor"), q.get("day"))
-    except staff.NotSignedIn:
-        return Redirect(f"/{slug}/staff/login", status_code=303, headers=_PRIVATE)
-    locale = request_locale(request, board.clinic.default_locale)
-    response = page(request, "pages/staff_dashboard.html", locale, clinic=board.clinic,
-                    board=board)
-    response.headers.update(_PRIVATE)
+@post("/logout", name="staff_logout", status_code=303)
+async def logout(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
+                 service_tx: NamedDependency[Conn]) -> Redirect:
+    await staff.sign_out(service_tx, request.cookies.get(staff.COOKIE))
+    response = _to(request, "staff_login", clinic)
+    response.cookies.append(_cookie(request, clinic, "", max_age=0))
     return response
 
 
-def _login(request: Request[Any, Any, Any], clinic: Clinic, status: int = 200,
+@get("/", name="staff_dashboard", guards=[viewer])
+async def dashboard(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
+                    staff_user: NamedDependency[StaffUser], staff_tx: NamedDependency[Conn],
+                    locale: NamedDependency[str]) -> Template:
+    filters = parse(agenda.Filters, request.query_params)
+    doctors = await agenda.list_doctors(staff_tx)
+    if filters.doctor is not None and all(d.id != filters.doctor for d in doctors):
+        raise Invalid({"doctor": "invalid_doctor"})
+    rows = await agenda.appointments(staff_tx, clinic.zone, filters)
+    response = page(request, "pages/staff_dashboard.html", locale, clinic=clinic, staff=staff_user,
+                    doctors=doctors, filters=filters, page_=rows)
+    response.headers.update(PRIVATE)
+    return response
+
+
+def _login(request: Request[Any, Any, Any], clinic: Clinic, locale: str, status: int = 200,
            error: str | None = None, fields: dict[str, str] | None = None,
            form: dict[str, str] | None = None) -> Template:
-    response = page(request, "pages/staff_login.html", request_locale(request, clinic.default_locale),
-                    status_code=status, clinic=clinic, error=error, fields=fields or {},
+    response = page(request, "pages/staff_login.html", locale, status_code=status, clinic=clinic,
+                    error=error, fields=fields or {},
                     email=(form or {}).get("email", "").strip()[:254])
-    response.headers.update(_PRIVATE)
+    response.headers.update(PRIVATE)
     return response
 
 
-async def _clinic(db: Database, slug: str) -> Clinic:
-    async with db.transaction(Level.ANON) as conn:
-        return await enter_clinic(conn, slug)
+def _to(request: Request[Any, Any, Any], name: str, clinic: Clinic) -> Redirect:
+    return Redirect(request.app.state.urls(name, slug=clinic.slug), status_code=303,
+                    headers=PRIVATE)
 
 
-def _cookie(settings: Settings, slug: str, value: str, max_age: int | None = None) -> Cookie:
+def _cookie(request: Request[Any, Any, Any], clinic: Clinic, value: str,
+            max_age: int | None = None) -> Cookie:
     # A browser-session cookie (the server enforces the idle and absolute limits), sent only
     # to its own clinic's staff pages: a browser signed in at two clinics holds two, signing
     # in or out at one never touches the other, and patient pages never see it.
-    return Cookie(key=staff.COOKIE, value=value, path=f"/{slug}/staff", httponly=True, samesite="lax",
-                  secure=settings.cookies_secure, max_age=max_age)
+    return Cookie(key=staff.COOKIE, value=value,
+                  path=request.app.state.urls("staff_dashboard", slug=clinic.slug).rstrip("/"),
+                  httponly=True, samesite="lax", max_age=max_age,
+                  secure=request.app.state.settings.cookies_secure or is_https(request))
+
+
+ROUTER = Router(path="/staff", route_handlers=[login_page, login, logout, dashboard])

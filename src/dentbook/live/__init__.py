@@ -1,0 +1,1 @@
+"""Live calendars and dashboards: one listener per process, fanned out over SSE."""

@@ -1,0 +1,121 @@
+"""Per-topic fan-out of SSE messages to this process's streams.
+
+A topic is what a group of streams watches (a calendar week, a dashboard, a booking);
+clients of one topic get the same bytes, so a message is built once per topic, never once
+per client. Topics are indexed by what changes reach them — (clinic, doctor) for calendars,
+the clinic for dashboards, the booking for its outcome — so a change touches only its own
+subscribers instead of scanning every topic. A client that falls behind by more than its
+queue holds is disconnected (it reconnects and is brought up to date), never silently
+left with a stale calendar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Hashable, Iterator
+from typing import Protocol
+from uuid import UUID
+
+QUEUE_SIZE = 64  # messages a client may fall behind before it is disconnected
+
+
+class Topic(Protocol):
+    """Something streams watch. `keys` are the index entries a change may be routed by."""
+
+    @property
+    def keys(self) -> tuple[Hashable, ...]: ...
+
+
+class Subscriber:
+    """One SSE client: a bounded queue; `None` in it means "close the stream". `tag` names
+    what the stream depends on beyond its topic (a staff session), so it can be ended."""
+
+    def __init__(self, size: int = QUEUE_SIZE, tag: str | None = None) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(size)
+        self.dropped = False
+        self.tag = tag
+
+    def offer(self, message: bytes) -> None:
+        if self.dropped:
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.close()
+            self.dropped = True
+
+    def close(self) -> None:
+        """End the stream: drop what is queued, leave only the end marker."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
+
+class Fanout:
+    def __init__(self, queue_size: int = QUEUE_SIZE) -> None:
+        self.queue_size = queue_size
+        self.topics: dict[Topic, set[Subscriber]] = {}
+        self._index: dict[Hashable, set[Topic]] = {}
+        self._boot = secrets.token_hex(3)
+        self._sequence = 0
+
+    def next_id(self) -> str:
+        """A message id, unique across this process's life (`Last-Event-ID`)."""
+        self._sequence += 1
+        return f"{self._boot}-{self._sequence}"
+
+    def subscribe(self, topic: Topic, tag: str | None = None) -> Subscriber:
+        sub = Subscriber(self.queue_size, tag)
+        subs = self.topics.get(topic)
+        if subs is None:
+            subs = self.topics[topic] = set()
+            for key in topic.keys:
+                self._index.setdefault(key, set()).add(topic)
+        subs.add(sub)
+        return sub
+
+    def unsubscribe(self, topic: Topic, sub: Subscriber) -> None:
+        subs = self.topics.get(topic)
+        if subs is None:
+            return
+        subs.discard(sub)
+        if not subs:
+            del self.topics[topic]
+            for key in topic.keys:
+                watched = self._index.get(key)
+                if watched is not None:
+                    watched.discard(topic)
+                    if not watched:
+                        del self._index[key]
+
+    def watching(self, key: Hashable) -> list[Topic]:
+        """The topics a change routed by `key` may concern."""
+        return list(self._index.get(key, ()))
+
+    def publish(self, topic: Topic, message: bytes) -> None:
+        for sub in list(self.topics.get(topic, ())):
+            sub.offer(message)
+
+    def subscribers(self, topic: Topic) -> Iterator[Subscriber]:
+        return iter(list(self.topics.get(topic, ())))
+
+    def clients(self) -> int:
+        return sum(len(s) for s in self.topics.values())
+
+    def close_all(self) -> None:
+        for subs in self.topics.values():
+            for sub in subs:
+                sub.close()
+
+
+def doctor_key(tenant: UUID, doctor: UUID) -> tuple[str, UUID, UUID]:
+    return ("doctor", tenant, doctor)
+
+
+def clinic_key(tenant: UUID) -> tuple[str, UUID]:
+    return ("clinic", tenant)
+
+
+def booking_key(booking: UUID) -> tuple[str, UUID]:
+    return ("booking", booking)

@@ -1,0 +1,75 @@
+"""uvicorn's HTTP/1.1 protocol as dentbook serves it: Nagle's algorithm off, and a deadline
+for reading each request.
+
+Nagle: with `--workers` above 1 uvicorn binds the shared socket as `socket.socket(family)`,
+so accepted sockets have proto 0 and asyncio, which only sets TCP_NODELAY when proto is
+IPPROTO_TCP, leaves Nagle on: a response body written after its headers then waits for the
+client's delayed ACK, ~40 ms on Linux, on every keep-alive request and SSE message
+(uvicorn issue #3149).
+
+Read deadline: uvicorn closes idle keep-alive connections but has no limit on how long a
+request's head and body may take to arrive, so a slowloris (a few bytes a minute on many
+connections) holds file descriptors until the server can accept nothing. Here a request
+must be read whole within `read_timeout` seconds of its first byte (or of the connection
+opening); otherwise the connection is closed. Streams are unaffected: their request is
+read at once, the response is what lasts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+READ_TIMEOUT_SECONDS = 15.0
+
+
+class DentbookProtocol(H11Protocol):
+    read_timeout = READ_TIMEOUT_SECONDS
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._reading():
+            self._arm()
+        else:
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._reading():
+            self._arm()  # a pipelined request is already on its way in
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _reading(self) -> bool:
+        """Part of a request has arrived and the rest has not."""
+        state = self.conn.their_state
+        return state is h11.SEND_BODY or (state is h11.IDLE and bool(self.conn.trailing_data[0]))
+
+    def _arm(self) -> None:
+        if self._deadline is None:
+            self._deadline = self.loop.call_later(self.read_timeout, self._expired)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        state = self.conn.their_state
+        if state is h11.SEND_BODY or (state is h11.IDLE and self.cycle is None) or self._reading():
+            self.logger.info("closing a connection that sent its request too slowly")
+            self.transport.close()
