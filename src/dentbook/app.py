@@ -22,12 +22,12 @@ from dentbook import jobs, logs, payments, tenancy
 from dentbook.agenda import Filters
 from dentbook.db import Conn, Database
 from dentbook.live.hub import Live
+from dentbook.mail.inbox import MailInbox
 from dentbook.payments import make_client
 from dentbook.resources import STATIC_DIR
 from dentbook.settings import Settings, load_settings
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb, Clinics
-from dentbook.mail.inbox import MailInbox
 from dentbook.web import bookings, deps, devmail, errors, health, public, streams, webhooks
 from dentbook.web import staff as staff_pages
 from dentbook.web.render import attach, make_environment

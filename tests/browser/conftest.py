@@ -25,7 +25,7 @@ import httpx
 import pytest
 from browser_kit import ARTIFACTS, CHROMIUM, Shots, watch_console
 
-from helpers import free_port
+from helpers import Pg, create_database, drop_database, free_port
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -63,7 +63,17 @@ def _dentbook_command() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def live(pg) -> Iterator[Live]:
+def pg(pg: Pg) -> Iterator[Pg]:
+    """The browser suite's own database (clinics made here land in it too): its `dentbook
+    serve` has a local Stripe of its own, and every process on a database shares its jobs
+    (refunds, e-mail), as processes of one deployment do."""
+    own = create_database(pg.server)
+    yield own
+    drop_database(own)
+
+
+@pytest.fixture(scope="session")
+def live(pg: Pg) -> Iterator[Live]:
     """`dentbook serve` as a subprocess on free ports, ready when /readyz says so."""
     port, stripe_port = free_port(), free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -65,9 +65,13 @@ def test_grid_follows_another_patient_live(new_context, make_clinic, live, shots
     assert cell.locator("a").count() == 0  # no link to a taken slot
     shots(watcher, "watcher-taken")
 
-    # The first patient changes their mind on the checkout page.
-    booker.get_by_role("link", name="Cancel and go back").click()
+    # The first patient changes their mind on the checkout page: back on our page, which
+    # asks first (nothing is released by merely arriving there), they give the time back.
+    booker.get_by_role("link", name="Anuluj i wróć").click()
     booker.wait_for_url(re.compile(rf"/{clinic.slug}/bookings/[0-9a-f-]+/cancelled"))
+    booker.locator('#outcome[data-outcome="held"]').wait_for()
+    assert cell.get_attribute("data-state") == "taken"
+    booker.get_by_role("button", name="Zwolnij ten termin").click()
     booker.locator('#outcome[data-outcome="released"]').wait_for()
     shots(booker, "booker-cancelled")
 
