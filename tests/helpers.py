@@ -203,12 +203,12 @@ def free_port() -> int:
 class Server:
     """The app served by uvicorn in a thread, on a free port: real HTTP."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, protocol: type[DentbookProtocol] = DentbookProtocol) -> None:
         self.settings = settings
         self.app = create_app(settings)
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on",
-            timeout_graceful_shutdown=1, http=DentbookProtocol, proxy_headers=False))
+            timeout_graceful_shutdown=1, http=protocol, proxy_headers=False))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property

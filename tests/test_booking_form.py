@@ -3,11 +3,14 @@ reflected unescaped."""
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import datetime, timedelta
 
+import httpx
 import pytest
 
-from helpers import csrf_token, form, free_starts, next_week, owner_sql
+from helpers import book, csrf_token, form, free_starts, next_week, owner_sql
 
 XSS = '<script>alert(1)</script>"\'><img src=x onerror=alert(2)>'
 
@@ -104,3 +107,82 @@ def test_bad_utf8_and_huge_bodies(client, pg, clinic, good):
 def test_wrong_content_type_is_4xx(client, clinic, good):
     r = client.post(f"/{clinic.slug}/bookings", json=good)
     assert 400 <= r.status_code < 500
+
+
+def _value(page: str, name: str) -> str | None:
+    m = re.search(rf'<input id="f-{name}" name="{name}"[^>]*value="([^"]*)"', page)
+    return html.unescape(m.group(1)) if m else None
+
+
+TYPED = {"name": "Zofia Żółkiewska", "email": "zofia@example.com", "phone": "+48 600 700 800"}
+
+
+def test_a_field_error_keeps_the_rest_and_points_at_the_field(client, pg, clinic, good):
+    r = client.post(f"/{clinic.slug}/bookings", data={**good, **TYPED, "email": "zofia@"})
+    assert r.status_code == 422
+    assert _value(r.text, "name") == TYPED["name"] and _value(r.text, "phone") == TYPED["phone"]
+    assert _value(r.text, "email") == "zofia@"
+    field = re.search(r'<input id="f-email"[^>]*>', r.text).group(0)
+    assert 'aria-invalid="true"' in field and 'aria-describedby="e-email"' in field
+    assert "autofocus" in field  # the first field in error takes the focus
+    assert 'id="e-email" data-field-error="email"' in r.text
+    assert "autofocus" not in re.search(r'<input id="f-name"[^>]*>', r.text).group(0)
+
+
+def test_a_slot_taken_meanwhile_keeps_what_was_typed_and_offers_other_times(client, server, pg,
+                                                                            clinic, good):
+    with httpx.Client(base_url=server.url) as other:
+        first, _ = book(other, clinic, start=good["start"], email="first@example.com")
+    assert first.status_code == 303
+    r = client.post(f"/{clinic.slug}/bookings", data={**good, **TYPED})
+    assert r.status_code == 409 and 'data-error="slot_taken"' in r.text
+    for name, value in TYPED.items():
+        assert _value(r.text, name) == value, name
+    offered = re.findall(r'<option value="([^"]+)"', re.search(
+        r'<select id="f-start" name="start".*?</select>', r.text, re.S).group(0))
+    assert offered and good["start"] not in offered
+    # the patient picks another time and sends the very same form again
+    again = client.post(f"/{clinic.slug}/bookings", data={
+        **good, **TYPED, "start": offered[0],
+        "_csrf_token": re.search(r'name="_csrf_token" value="([^"]+)"', r.text).group(1)})
+    assert again.status_code == 303
+
+
+def test_an_expired_form_keeps_its_values_and_works_when_sent_again(client, pg, clinic, good):
+    r = client.post(f"/{clinic.slug}/bookings", data={**good, **TYPED, "_csrf_token": "stale"})
+    assert r.status_code == 403 and 'data-error="form_expired"' in r.text
+    for name, value in TYPED.items():
+        assert _value(r.text, name) == value, name
+    _nothing_written(pg, clinic)
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', r.text).group(1)
+    assert client.post(f"/{clinic.slug}/bookings", data={**good, **TYPED, "_csrf_token": token}
+                       ).status_code == 303
+
+
+def test_a_browser_without_the_cookie_gets_one_with_the_form_again(server, clinic, good):
+    with httpx.Client(base_url=server.url) as fresh:  # no CSRF cookie at all
+        r = fresh.post(f"/{clinic.slug}/bookings", data={**good, **TYPED})
+        assert r.status_code == 403 and "csrftoken" in fresh.cookies
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', r.text).group(1)
+        ok = fresh.post(f"/{clinic.slug}/bookings", data={**good, **TYPED, "_csrf_token": token})
+        assert ok.status_code == 303
+
+
+@pytest.mark.parametrize("name", [
+    "Ann\u202eevil",          # right-to-left override: displays reversed
+    "Ann\u200bBob",           # zero-width space
+    "Ann\u2066x\u2069",       # isolates
+    "\ufeffAnn",              # byte-order mark
+    "Ann\u009fBob",           # a C1 control
+])
+def test_invisible_and_direction_characters_in_names_are_refused(client, pg, clinic, good, name):
+    r = client.post(f"/{clinic.slug}/bookings", data={**good, "name": name})
+    assert r.status_code == 422 and 'data-field-error="name"' in r.text
+    _nothing_written(pg, clinic)
+
+
+def test_names_are_stored_in_one_normal_form(client, pg, clinic, good):
+    decomposed = "Zoe\u0301  Nowak"  # e + combining acute, two spaces
+    assert client.post(f"/{clinic.slug}/bookings", data={**good, "name": decomposed}).status_code == 303
+    assert owner_sql(pg.owner, clinic.id, "select patient_name from dentbook.bookings") == [
+        ("Zo\u00e9 Nowak",)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import threading
 import time
@@ -254,8 +253,8 @@ def test_outbox_age_keeps_growing_until_the_next_report(
     assert value(drained, "dentbook_outbox_oldest_age_seconds") == 0
 
 
-def test_pool_gauges_come_from_a_real_psycopg_pool(server: Served, metrics: m.Metrics) -> None:
-    pool = ConnectionPool(os.environ["DATABASE_URL"], min_size=2, max_size=2, open=False)
+def test_pool_gauges_come_from_a_real_psycopg_pool(pg, server: Served, metrics: m.Metrics) -> None:
+    pool = ConnectionPool(pg.app, min_size=2, max_size=2, open=False)
     pool.open(wait=True)
     try:
         metrics.pool_stats = pool.get_stats

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from helpers import next_week
+
 
 def test_directory_lists_the_demo_clinics(client):
     r = client.get("/")
@@ -98,3 +100,51 @@ def test_security_headers_on_every_response(client):
         assert "frame-ancestors 'none'" in h["content-security-policy"]
         assert h["x-content-type-options"] == "nosniff"
         assert h["x-frame-options"] == "DENY"
+
+
+def test_language_links_on_an_odd_path_stay_on_this_site(client):
+    for path in ("/%5Cevil.example", "/%5C%5Cevil.example/x", "//evil.example", "/%2F%2Fevil.example"):
+        r = client.get(path)
+        links = re.findall(r'<a href="([^"]*)"[^>]*hreflang', r.text)
+        assert links == ["/?lang=pl", "/?lang=en"], (path, links)
+
+
+def test_language_links_keep_the_page_and_its_choices(client, clinic):
+    week = next_week(client, clinic.slug)
+    page = client.get(f"/{clinic.slug}", params={"doctor": str(clinic.doctors[0]),
+                                                  "visit": str(clinic.visits["long"]), "week": week})
+    en = re.search(r'<a href="([^"]*)"[^>]*hreflang="en"', page.text).group(1)
+    assert en.startswith(f"/{clinic.slug}?") and "lang=en" in en and f"week={week}" in en
+    assert f"visit={clinic.visits['long']}" in en.replace("&amp;", "&")
+
+
+def test_htmx_gets_the_fragment_history_restore_gets_the_page(client, clinic):
+    htmx = client.get(f"/{clinic.slug}", headers={"HX-Request": "true"})
+    assert htmx.status_code == 200 and "<html" not in htmx.text and 'id="grid"' in htmx.text
+    restore = client.get(f"/{clinic.slug}", headers={"HX-Request": "true",
+                                                      "HX-History-Restore-Request": "true"})
+    assert restore.status_code == 200 and "<html" in restore.text
+    for r in (htmx, restore, client.get(f"/{clinic.slug}")):
+        assert "HX-Request" in r.headers["vary"]
+
+
+def test_changing_doctor_or_visit_keeps_the_week_and_the_address(client, clinic):
+    week = next_week(client, clinic.slug)
+    page = client.get(f"/{clinic.slug}", params={"week": week})
+    # the picker's week travels with the grid (a form-associated hidden input)
+    assert re.search(rf'<input type="hidden" name="week" form="picker" value="{week}">', page.text)
+    grid = client.get(f"/{clinic.slug}/slots", params={
+        "doctor": str(clinic.doctors[0]), "visit": str(clinic.visits["long"]), "week": week},
+        headers={"HX-Request": "true"})
+    pushed = grid.headers["hx-push-url"]
+    assert pushed.startswith(f"/{clinic.slug}?") and f"week={week}" in pushed
+    assert str(clinic.visits["long"]) in pushed and "/slots" not in pushed
+
+
+def test_slot_links_say_the_day_and_week_links_keep_their_ids(client, clinic):
+    page = client.get(f"/{clinic.slug}", params={"week": next_week(client, clinic.slug),
+                                                  "lang": "en"})
+    link = re.search(r'<a class="slot free"[^>]*>(.*?)</a>', page.text, re.S).group(1)
+    day = re.search(r'<span class="sr">([^<]+), </span>', link)
+    assert day and re.match(r"(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), ", day.group(1))
+    assert 'id="week-next"' in page.text and 'id="week-prev"' in page.text

@@ -59,6 +59,10 @@ class Week:
     # Pending holds in the week as (start, end, expires): each frees its time at `expires`.
     holds: tuple[tuple[datetime, datetime, datetime], ...] = ()
 
+    @property
+    def free(self) -> tuple[Slot, ...]:
+        return tuple(s for d in self.days for s in d.slots if s.state == "free")
+
 
 T = TypeVar("T", Doctor, VisitType)
 

@@ -37,3 +37,9 @@ class PaymentUnavailable(DomainError):
     """Stripe could not open a Checkout Session; the hold was released."""
 
     code = "payment_unavailable"
+
+
+class FormExpired(DomainError):
+    """The form's CSRF token no longer matches the browser's cookie: send it again."""
+
+    code = "form_expired"

@@ -17,6 +17,7 @@ from dentbook import booking, payments
 from dentbook.db import Conn
 from dentbook.errors import (
     DomainError,
+    FormExpired,
     Invalid,
     PaymentUnavailable,
     SlotNotOffered,
@@ -26,6 +27,7 @@ from dentbook.errors import (
 from dentbook.forms import parse, path_id
 from dentbook.settings import Settings
 from dentbook.tenancy import Clinic, ClinicDb
+from dentbook.web import csrf
 from dentbook.web.clients import client_address
 from dentbook.web.public import Choice, load_view, render_clinic
 from dentbook.web.render import page
@@ -33,6 +35,7 @@ from dentbook.web.urls import Urls
 
 # failure -> (status, data-error code)
 _ANSWERS: dict[type[DomainError], tuple[int, str]] = {
+    FormExpired: (403, "form_expired"),
     Invalid: (422, "invalid"),
     SlotNotOffered: (422, "slot_not_offered"),
     SlotTaken: (409, "slot_taken"),
@@ -42,7 +45,7 @@ _ANSWERS: dict[type[DomainError], tuple[int, str]] = {
 HOLDER_DAYS = 7
 
 
-@post("/bookings", name="book", status_code=303)
+@post("/bookings", name="book", status_code=303, opt=csrf.EXEMPT)
 async def book(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
                locale: NamedDependency[str], settings: NamedDependency[Settings],
                stripe_client: NamedDependency[stripe.StripeClient]) -> Redirect | Template:
@@ -60,13 +63,19 @@ async def book(request: Request[Any, Any, Any], clinic_db: NamedDependency[Clini
         return (settings.base_url + back + "?session_id={CHECKOUT_SESSION_ID}",
                 settings.base_url + cancel)
 
+    token_ok, fresh_cookie = csrf.check(request, raw)
     try:
+        if not token_ok:
+            raise FormExpired()
         req = parse(booking.BookingForm, raw)
         started = await payments.reserve_and_checkout(
             clinic_db, stripe_client, settings, req, client_address(request), locale,
             booking.holder_digest(token), links)
     except tuple(_ANSWERS) as exc:
-        return await _form_again(request, clinic_db, settings, locale, raw, exc)
+        again = await _form_again(request, clinic_db, settings, locale, raw, exc)
+        if fresh_cookie is not None:
+            again.cookies.append(fresh_cookie)
+        return again
     return Redirect(started.checkout_url, status_code=303, cookies=[Cookie(
         key=booking.HOLDER_COOKIE, value=token, path="/", httponly=True, samesite="lax",
         secure=settings.cookies_secure, max_age=HOLDER_DAYS * 24 * 3600)])

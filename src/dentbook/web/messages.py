@@ -14,6 +14,8 @@ MESSAGES = {
     "invalid_start": N_("That start time is not valid."),
     "forbidden": N_("You are not allowed to do that."),
     "csrf": N_("This form has expired. Reload the page and try again."),
+    "form_expired": N_("This form had expired, so nothing was sent. Your details are still "
+                       "here: please check them and send the form again."),
     "not_found": N_("We could not find that page, clinic, doctor or visit."),
     "method": N_("This address does not accept that kind of request."),
     "too_large": N_("That request is too large."),

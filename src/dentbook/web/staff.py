@@ -21,6 +21,7 @@ from dentbook.forms import parse
 from dentbook.settings import Settings
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb
+from dentbook.web import csrf
 from dentbook.web.clients import client_address, is_https
 from dentbook.web.guards import viewer
 from dentbook.web.render import page
@@ -39,12 +40,18 @@ async def login_page(request: Request[Any, Any, Any], clinic_db: NamedDependency
     return _login(request, clinic_db.clinic, locale)
 
 
-@post("/login", name="staff_login_submit", status_code=303)
+@post("/login", name="staff_login_submit", status_code=303, opt=csrf.EXEMPT)
 async def login(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
                 locale: NamedDependency[str],
                 settings: NamedDependency[Settings]) -> Template | Redirect:
     raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     clinic = clinic_db.clinic
+    token_ok, fresh_cookie = csrf.check(request, raw)
+    if not token_ok:
+        expired = _login(request, clinic, locale, 403, "form_expired", form=raw)
+        if fresh_cookie is not None:
+            expired.cookies.append(fresh_cookie)
+        return expired
     try:
         form = parse(staff.LoginForm, raw)
         token = await staff.sign_in(clinic_db, settings, form, client_address(request),
