@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -59,6 +61,13 @@ def test_full_loop_confirms_and_a_replay_changes_nothing(client, pg, clinic, str
     session = session_of(r.headers["location"])
     assert _status(pg, clinic, session) == "pending"
     assert _slot_state(client, clinic, start) == "taken"
+    # The Checkout page says what is being paid for, in the patient's language: the clinic,
+    # the doctor, the visit's local date and time, and the amount.
+    checkout = httpx.get(r.headers["location"], timeout=30).text
+    local = datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(ZoneInfo("Europe/Warsaw"))
+    assert clinic.slug in checkout and "dr Test 0" in checkout
+    assert local.strftime("%H:%M") in checkout and f" {local.day} " in checkout
+    assert "50,00\u00a0zł" in checkout
     assert stripe_local.pay(session).status_code == 200
     row = _wait_status(pg, clinic, session, "confirmed")
     assert row["stripe_payment_intent_id"].startswith("pi_")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,6 +34,7 @@ from dentbook.web import staff as staff_pages
 from dentbook.web.render import attach, make_environment
 from dentbook.web.streams import Streams
 
+log = logging.getLogger("dentbook")
 CSRF_COOKIE = "csrftoken"
 # Every page loads only our own static files: no inline script, style or frame.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -57,6 +59,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         await database.open()
         await live.start()
         await runner.start()
+        log.info(f"dentbook is ready at {settings.base_url}", extra={"url": settings.base_url})
         try:
             yield
         finally:

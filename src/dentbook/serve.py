@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import resource
 import secrets
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -22,7 +24,7 @@ from dentbook import demo
 from dentbook.embedded import EmbeddedPostgres, default_data_dir
 from dentbook.migrate import check_current, migrate
 from dentbook.protocol import DentbookProtocol
-from dentbook.settings import load_settings
+from dentbook.settings import SettingsError, load_settings
 from dentbook.stripe_local import launch as local_stripe
 
 log = logging.getLogger("dentbook.serve")
@@ -33,7 +35,10 @@ def serve(workers: int = 1, host: str | None = None, port: int | None = None) ->
     settings = load_settings(None, **overrides)
     env: dict[str, str] = {"DENTBOOK_HOST": settings.host, "DENTBOOK_PORT": str(settings.port)}
     data_dir = Path(settings.data_dir) if settings.data_dir else default_data_dir()
-    server = stripe = None
+    # First, and plainly: where the app will be. Everything else follows.
+    log.info(f"dentbook is starting at {settings.base_url} (Ctrl-C stops it)",
+             extra={"url": settings.base_url, "workers": workers})
+    server = stripe = sink = None
     try:
         if settings.database_url:
             with psycopg.connect(settings.database_url) as conn:
@@ -50,8 +55,10 @@ def serve(workers: int = 1, host: str | None = None, port: int | None = None) ->
         if not settings.stripe_secret_key:
             stripe, stripe_env = _start_local_stripe(settings.base_url, settings.local_stripe_port)
             env.update(stripe_env)
+        if not settings.smtp_url:
+            sink, sink_env = _start_mail_sink(data_dir / "mail")
+            env.update(sink_env)
         os.environ.update(env)
-        log.info("serving", extra={"url": load_settings().base_url, "workers": workers})
         # uvicorn re-raises SIGTERM once it has shut down; with Python's default handler
         # that would kill us before the cleanup below stops PostgreSQL and the local Stripe.
         signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -65,9 +72,10 @@ def serve(workers: int = 1, host: str | None = None, port: int | None = None) ->
                     # of running out of file descriptors (streams are capped lower).
                     limit_concurrency=max(100, files - 256))
     finally:
-        if stripe is not None:
-            stripe.terminate()
-            stripe.wait(10)
+        for child in (stripe, sink):
+            if child is not None:
+                child.terminate()
+                child.wait(10)
         if server is not None:
             server.stop()
     return 0
@@ -110,3 +118,20 @@ def _start_local_stripe(app_url: str, port: int) -> tuple[subprocess.Popen[bytes
     log.info("local Stripe (test mode) ready", extra={"url": base})
     return proc, {"STRIPE_SECRET_KEY": credentials.api_key,
                   "STRIPE_WEBHOOK_SECRET": credentials.webhook_secret, "STRIPE_API_BASE": base}
+
+
+def _start_mail_sink(directory: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """The local mail sink as our child (loopback only, relays nothing), and the settings
+    that send the app's mail to it and show what it caught at /dev/mail."""
+    proc = subprocess.Popen(  # noqa: S603 - our own module, our own arguments
+        [sys.executable, "-m", "dentbook.mail.sink", "--dir", str(directory), "--port", "0"],
+        stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # "... listening on smtp://127.0.0.1:PORT, ..."
+    found = re.search(r"smtp://[\w.:\[\]]+", first)
+    if found is None:
+        proc.kill()
+        raise SettingsError(f"the local mail sink did not start: {first.strip() or 'no output'}")
+    log.info("local mail sink ready (caught mail is shown at /dev/mail)",
+             extra={"url": found.group(0), "dir": str(directory)})
+    return proc, {"SMTP_URL": found.group(0), "DENTBOOK_MAIL_SINK_DIR": str(directory)}

@@ -167,7 +167,10 @@ def staff_sign_in(page: Any, slug: str, email: str, password: str = "test") -> N
     page.locator('input[name="email"]').fill(email)
     page.locator('input[name="password"]').fill(password)
     page.locator('form:has(input[name="password"]) button[type="submit"]').click()
-    page.wait_for_url(re.compile(rf"/{slug}/staff(\\?.*)?$"))
+    # The dashboard itself, not any page under /staff (the sign-in form is one too): a
+    # failed sign-in must fail here, or an isolation check after it proves nothing.
+    page.wait_for_url(re.compile(rf"/{slug}/staff(\?[^/]*)?$"))
+    page.locator("tbody#appointments").wait_for()
 
 
 def staff_pages_exist(base_url: str, slug: str = "klinika-alfa") -> bool:

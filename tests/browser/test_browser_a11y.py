@@ -121,10 +121,16 @@ def test_booking_by_keyboard_alone(new_context, make_clinic, live, shots):
     page.keyboard.press("ArrowDown")
     page.locator(f'#grid[data-doctor="{clinic.doctors[1]}"]').wait_for()
 
-    # Next week, by keyboard.
+    # Next week, by keyboard: the grid is swapped and the focus stays on the link, so the
+    # next Enter goes another week on (it used to fall back to the page's top).
     _tab_to(page, "#grid a[rel=next]")
     page.keyboard.press("Enter")
     page.locator("#grid a[rel=prev]").wait_for()
+    page.wait_for_function("() => document.activeElement?.id === 'week-next'")
+    week = page.evaluate("() => new URL(location.href).searchParams.get('week')")
+    page.keyboard.press("Enter")
+    page.wait_for_function("w => new URL(location.href).searchParams.get('week') > w", arg=week)
+    page.wait_for_function("() => document.activeElement?.id === 'week-next'")
     shots(page, "next-week")
 
     _tab_to(page, FREE)

@@ -121,4 +121,7 @@ def test_two_patients_race_for_one_slot(new_context, make_clinic, live, shots):
     assert message.is_visible()
     assert slot_cell(loser, start).get_attribute("data-state") == "taken"
     assert loser.locator("[data-slot][data-state=free] a").count() > 0
-    assert loser.locator("#book form").count() == 0  # no form for a slot that is gone
+    # What the loser typed is kept, with the week's other free times to choose from.
+    assert loser.locator("#f-name").input_value() == ("Ala Pierwsza" if loser is a else "Ola Druga")
+    assert loser.locator('#book select[name="start"] option').count() > 0
+    assert loser.locator(f'#book select[name="start"] option[value="{start}"]').count() == 0
