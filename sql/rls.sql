@@ -48,6 +48,7 @@ revoke all on all tables in schema dentbook
     from public, dentbook_anon, dentbook_staff, dentbook_service, dentbook_worker;
 revoke all on all sequences in schema dentbook from public;
 grant select on dentbook.tenants, dentbook.doctors, dentbook.visit_types, dentbook.working_hours,
-    dentbook.days_off, dentbook.bookings, dentbook.booking_events, dentbook.refunds
+    dentbook.days_off, dentbook.bookings, dentbook.audit_log, dentbook.refunds,
+    dentbook.messages, dentbook.visit_links, dentbook.privacy_notices
     to dentbook_staff;
 grant select, update on dentbook.jobs to dentbook_worker;

@@ -1,18 +1,41 @@
 -- Triggers: the audit trail, append-only tables, and the notifications that keep
 -- calendars live and wake the job runner. Re-applied whenever this file changes.
 
--- Audit: every status change (and the start of a delayed payment) appends a row.
+-- Audit: every change of a booking's status, time, doctor or attendance (and the start of
+-- a delayed payment) appends a row to the audit log: who (app.actor and app.staff_id, set
+-- by the transaction), what (app.audit_detail), before and after. Ids, times and states
+-- only: never the patient's name, e-mail or phone.
 create or replace function dentbook.audit_booking() returns trigger
     language plpgsql security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
+declare
+    v_action text;
 begin
-    if tg_op = 'INSERT' or old.status is distinct from new.status
-       or old.payment_processing is distinct from new.payment_processing then
-        insert into booking_events (tenant_id, booking_id, from_status, to_status, detail)
-        values (new.tenant_id, new.id, case when tg_op = 'UPDATE' then old.status end, new.status,
-                coalesce(nullif(current_setting('app.audit_detail', true), ''), lower(tg_op))
-                || case when new.payment_processing then ' (payment processing)' else '' end);
+    if tg_op = 'INSERT' then
+        v_action := case when new.kind = 'block' then 'block' else 'created' end;
+    elsif old.status is distinct from new.status
+          or old.payment_processing is distinct from new.payment_processing then
+        v_action := 'status';
+    elsif old.during is distinct from new.during or old.doctor_id is distinct from new.doctor_id then
+        v_action := 'moved';
+    elsif old.attendance is distinct from new.attendance then
+        v_action := 'attendance';
+    else
+        return null;
     end if;
+    insert into audit_log (tenant_id, booking_id, from_status, to_status, detail, actor, staff_id,
+                           action, before, after)
+    values (new.tenant_id, new.id, case when tg_op = 'UPDATE' then old.status end, new.status,
+            coalesce(nullif(current_setting('app.audit_detail', true), ''), lower(tg_op))
+            || case when new.payment_processing then ' (payment processing)' else '' end,
+            coalesce(nullif(current_setting('app.actor', true), ''), 'system'),
+            nullif(current_setting('app.staff_id', true), '')::uuid, v_action,
+            case when tg_op = 'UPDATE' then jsonb_build_object(
+                'status', old.status, 'doctor', old.doctor_id, 'start', lower(old.during),
+                'end', upper(old.during), 'attendance', old.attendance) end,
+            jsonb_build_object('status', new.status, 'doctor', new.doctor_id,
+                               'start', lower(new.during), 'end', upper(new.during),
+                               'attendance', new.attendance));
     return null;
 end
 $$;
@@ -29,19 +52,29 @@ begin
 end
 $$;
 
-drop trigger if exists booking_events_append_only on dentbook.booking_events;
-create trigger booking_events_append_only before update or delete or truncate
-    on dentbook.booking_events for each statement execute function dentbook.refuse_change();
+drop trigger if exists booking_events_append_only on dentbook.audit_log;
+drop trigger if exists audit_log_append_only on dentbook.audit_log;
+create trigger audit_log_append_only before update or delete or truncate
+    on dentbook.audit_log for each statement execute function dentbook.refuse_change();
 
 -- Realtime: announce every change that takes or frees time, on commit (NOTIFY is
--- transactional, so a rolled-back hold is never announced). Ids and instants only.
+-- transactional, so a rolled-back hold is never announced). Ids and instants only. A
+-- visit that moved is announced twice: its old time is free, its new time is taken.
 create or replace function dentbook.notify_booking() returns trigger
     language plpgsql security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
 begin
+    if tg_op = 'UPDATE' and (old.during is distinct from new.during
+                             or old.doctor_id is distinct from new.doctor_id) then
+        perform pg_notify('dentbook_bookings', json_build_object(
+            't', old.tenant_id, 'd', old.doctor_id, 'b', old.id,
+            's', lower(old.during), 'e', upper(old.during), 'st', 'moved', 'x', null)::text);
+    end if;
     if tg_op = 'INSERT' or old.status is distinct from new.status
        or old.payment_processing is distinct from new.payment_processing
-       or old.hold_expires_at is distinct from new.hold_expires_at then
+       or old.hold_expires_at is distinct from new.hold_expires_at
+       or old.during is distinct from new.during or old.doctor_id is distinct from new.doctor_id
+       or old.attendance is distinct from new.attendance then
         perform pg_notify('dentbook_bookings', json_build_object(
             't', new.tenant_id, 'd', new.doctor_id, 'b', new.id,
             's', lower(new.during), 'e', upper(new.during),
@@ -54,6 +87,20 @@ $$;
 drop trigger if exists bookings_notify on dentbook.bookings;
 create trigger bookings_notify after insert or update on dentbook.bookings
     for each row execute function dentbook.notify_booking();
+
+-- A clinic's details changed: every process forgets what it knew of it (dentbook.tenancy).
+create or replace function dentbook.notify_clinic() returns trigger
+    language plpgsql security definer set search_path = dentbook, pg_catalog, pg_temp
+as $$
+begin
+    perform pg_notify('dentbook_clinics', old.slug);
+    return null;
+end
+$$;
+
+drop trigger if exists tenants_notify on dentbook.tenants;
+create trigger tenants_notify after update or delete on dentbook.tenants
+    for each row execute function dentbook.notify_clinic();
 
 -- A job was written: wake the job runners (NOTIFY is sent on commit, and folded into one
 -- per transaction, so a rolled-back change wakes nobody).

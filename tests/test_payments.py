@@ -50,7 +50,7 @@ def _slot_state(client, clinic, start):
 
 
 def _audit(pg, clinic, booking_id):
-    return owner_sql(pg.owner, clinic.id, "select from_status, to_status from dentbook.booking_events"
+    return owner_sql(pg.owner, clinic.id, "select from_status, to_status from dentbook.audit_log"
                      " where booking_id = %s order by id", (booking_id,))
 
 
@@ -235,7 +235,7 @@ def test_booking_without_a_valid_csrf_token_is_refused(client, pg, clinic, token
     if token is None:
         del data["_csrf_token"]
     r = client.post(f"/{clinic.slug}/bookings", data=data)
-    assert r.status_code == 403 and 'data-error="csrf"' in r.text
+    assert r.status_code == 403 and 'data-error="form_expired"' in r.text
     assert owner_sql(pg.owner, clinic.id, "select count(*) from dentbook.bookings") == [(0,)]
 
 

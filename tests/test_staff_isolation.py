@@ -103,7 +103,7 @@ WRITES = [
     " visit_type_id, during, now(), 'x', 'x@x.x', 1, 'pln' from dentbook.bookings",
     "update dentbook.bookings set patient_name = 'x'",
     "delete from dentbook.bookings",
-    "insert into dentbook.booking_events (tenant_id, booking_id, to_status)"
+    "insert into dentbook.audit_log (tenant_id, booking_id, to_status)"
     " select tenant_id, id, 'confirmed' from dentbook.bookings",
     "update dentbook.visit_types set deposit_minor = 200",
     "delete from dentbook.working_hours",

@@ -168,5 +168,5 @@ def test_audit_trail_is_append_only(pg, clinic):
     with psycopg.connect(pg.owner) as conn:
         conn.execute("set role dentbook_owner")
         with pytest.raises(psycopg.DatabaseError) as refused:
-            conn.execute("delete from dentbook.booking_events")
+            conn.execute("delete from dentbook.audit_log")
         assert refused.value.sqlstate == "DBK09"

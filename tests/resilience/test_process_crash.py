@@ -67,7 +67,7 @@ def test_sigkill_mid_booking_leaves_only_lapsing_holds(pg, make_clinic) -> None:
 
     rows = owner_sql(pg.owner, clinic.id, """
         select b.status, b.stripe_session_id, b.hold_expires_at > now(), b.hold_expires_at <= now()
-               + interval '31 minutes', (select count(*) from dentbook.booking_events e
+               + interval '31 minutes', (select count(*) from dentbook.audit_log e
                                          where e.booking_id = b.id)
         from dentbook.bookings b where b.doctor_id = %s""", (doctor,))
     # Each is whole: a pending hold with its expiry and its audit row, no session, nothing else.

@@ -104,7 +104,7 @@ def test_storm_settles_like_one_ordered_delivery(private_pg, two_processes):
             assert len(refunds) == 1 and row["paid_after_expiry"]
     # the audit trail has each transition once: replays added nothing
     trail = owner_sql(pg.owner, clinic.id, "select booking_id, from_status, to_status, detail"
-                      " from dentbook.booking_events")
+                      " from dentbook.audit_log")
     assert len(trail) == len(set(trail))
     most = {"paid": 2, "expired": 2, "delayed_success": 3, "delayed_failure": 3, "late": 3}
     for session, kind in sessions.items():
