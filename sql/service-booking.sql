@@ -121,10 +121,10 @@ begin
     perform set_config('app.audit_detail', 'held', true);
     insert into bookings as b (tenant_id, doctor_id, visit_type_id, during, hold_expires_at,
                                patient_name, patient_email, patient_phone, client_ip, locale,
-                               holder_hash, amount_minor, currency)
+                               holder_hash, amount_minor, currency, reference)
     values (v_tenant, p_doctor, p_visit_type, v_during, now() + p_hold,
             p_name, p_email, nullif(p_phone, ''), p_ip, p_locale,
-            p_holder, v_visit.deposit_minor, v_currency)
+            p_holder, v_visit.deposit_minor, v_currency, dentbook.new_reference())
     returning b.id, lower(b.during), upper(b.during), b.hold_expires_at, b.amount_minor, b.currency,
               false, null::text, v_doctor, v_visit.name_pl, v_visit.name_en
     into booking_id, starts_at, ends_at, hold_expires_at, amount_minor, currency, reused,

@@ -44,6 +44,7 @@ begin
 
     perform dentbook.lock_calendar(x.doctor_id) from bookings x where x.id = p_booking;
     select * into b from bookings x where x.id = p_booking for update;
+    perform set_config('app.actor', 'stripe', true);
     perform set_config('app.audit_detail', 'stripe ' || p_type, true);
     v_mismatch := p_kind in ('paid', 'processing')
         and (p_amount is distinct from b.amount_minor or p_currency is distinct from b.currency);
@@ -65,6 +66,8 @@ begin
         update bookings set status = 'confirmed', payment_processing = false,
             stripe_payment_intent_id = p_payment_intent, updated_at = now()
         where id = b.id;
+        perform dentbook.enqueue_message(b.id, 'confirmation');
+        perform dentbook.schedule_reminders(b.id);
         return query select 'confirmed'::text, null::bigint;
     elsif p_kind = 'paid' and b.status in ('expired', 'released', 'failed')
           and p_payment_intent is not null then
@@ -87,12 +90,16 @@ begin
             hold_expires_at = greatest(hold_expires_at, least(now() + p_processing_hold, lower(during))),
             updated_at = now()
         where id = b.id;
+        perform dentbook.enqueue_message(b.id, 'processing');
         return query select 'processing'::text, null::bigint;
     elsif p_kind = 'processing' and v_mismatch then
         return query select 'released'::text, null::bigint;
     elsif p_kind = 'failed' and b.status = 'pending' then
         update bookings set status = 'failed', payment_processing = false, updated_at = now()
         where id = b.id;
+        if b.payment_processing then  -- the patient was told the payment was on its way
+            perform dentbook.enqueue_message(b.id, 'payment_failed');
+        end if;
         return query select 'released'::text, null::bigint;
     elsif p_kind = 'expired' and b.status = 'pending' and not b.payment_processing then
         update bookings set status = 'expired', updated_at = now() where id = b.id;
@@ -129,10 +136,14 @@ begin
     if not found then
         return false;
     end if;
+    perform set_config('app.actor', 'stripe', true);
     perform set_config('app.audit_detail', replace(v_reason, '_', ' ') || ': refunded ' || p_refund_id, true);
+    -- Money for a hold that was not ours: the booking ends refunded. A cancelled visit
+    -- stays cancelled, its refund recorded beside it.
     update bookings set status = 'refunded', paid_after_expiry = (v_reason = 'paid_after_expiry'),
         stripe_refund_id = p_refund_id, payment_processing = false, updated_at = now()
     where id = p_booking and status in ('expired', 'released', 'failed');
+    perform dentbook.enqueue_message(p_booking, 'refund');
     return true;
 end
 $$;

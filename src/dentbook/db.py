@@ -31,8 +31,10 @@ class DatabaseUnavailable(RuntimeError):
     """PostgreSQL could not be reached (or a connection broke mid-request)."""
 
 
+# The trust level, the clinic, and the signed-in account (then the actor the audit log
+# names is "staff"; SQL functions acting for a patient or Stripe say so themselves).
 _ENTER = ("select set_config('role', %s, true), set_config('app.tenant_id', %s, true),"
-          " set_config('app.staff_id', %s, true)")
+          " set_config('app.staff_id', %s, true), set_config('app.actor', %s, true)")
 
 
 class Database:
@@ -100,5 +102,5 @@ async def begin(conn: Conn, level: Level, tenant: UUID | None = None,
     """A transaction on `conn` at `level` for `tenant` and `staff` (all local to it)."""
     async with conn.transaction():
         await conn.execute(_ENTER, (level.value, str(tenant) if tenant else "",
-                                    str(staff) if staff else ""))
+                                    str(staff) if staff else "", "staff" if staff else ""))
         yield conn

@@ -49,6 +49,7 @@ STEPS = (
     Step("anon.sql", repeatable=True),
     Step("staff.sql", repeatable=True),
     Step("service-booking.sql", repeatable=True),
+    Step("service-visits.sql", repeatable=True),
     Step("service-payments.sql", repeatable=True),
     Step("service-signin.sql", repeatable=True),
     Step("worker.sql", repeatable=True),
