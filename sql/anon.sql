@@ -20,10 +20,12 @@ grant execute on function dentbook.public_clinics() to dentbook_anon, dentbook_s
 
 create function dentbook.public_clinic(p_slug text)
     returns table (id uuid, slug text, name text, time_zone text, default_locale text,
-                   currency text, slot_step_minutes integer)
+                   currency text, slot_step_minutes integer, address text, phone text,
+                   email text, cancel_window_hours integer, late_refund_percent integer)
     language sql stable security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
-    select id, slug, name, time_zone, default_locale, currency, slot_step_minutes
+    select id, slug, name, time_zone, default_locale, currency, slot_step_minutes, address,
+           phone, email, cancel_window_hours, late_refund_percent
     from tenants where slug = p_slug
 $$;
 grant execute on function dentbook.public_clinic(text) to dentbook_anon, dentbook_staff, dentbook_service;
@@ -81,12 +83,13 @@ create function dentbook.public_booking(p_booking uuid)
                    starts_at timestamptz, ends_at timestamptz, status text,
                    hold_lapsed boolean, payment_processing boolean, paid_after_expiry boolean,
                    amount_minor integer, currency text, stripe_session_id text,
-                   hold_expires_at timestamptz)
+                   hold_expires_at timestamptz, reference text)
     language sql stable security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
     select b.id, d.name, v.name_pl, v.name_en, lower(b.during), upper(b.during), b.status,
            b.status = 'pending' and b.hold_expires_at <= now(), b.payment_processing,
-           b.paid_after_expiry, b.amount_minor, b.currency, b.stripe_session_id, b.hold_expires_at
+           b.paid_after_expiry, b.amount_minor, b.currency, b.stripe_session_id, b.hold_expires_at,
+           b.reference
     from bookings b
     join doctors d on d.tenant_id = b.tenant_id and d.id = b.doctor_id
     join visit_types v on v.tenant_id = b.tenant_id and v.id = b.visit_type_id

@@ -6,6 +6,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -24,12 +25,13 @@ from dentbook.agenda import Filters
 from dentbook.db import Conn, Database
 from dentbook.live.hub import Live
 from dentbook.mail.inbox import MailInbox
+from dentbook.outbox import Outbox
 from dentbook.payments import make_client
 from dentbook.resources import STATIC_DIR
 from dentbook.settings import Settings, load_settings
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb, Clinics
-from dentbook.web import bookings, deps, devmail, errors, health, public, streams, webhooks
+from dentbook.web import bookings, deps, devmail, errors, health, public, streams, visits, webhooks
 from dentbook.web import staff as staff_pages
 from dentbook.web.render import attach, make_environment
 from dentbook.web.streams import Streams
@@ -50,7 +52,9 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     # The dev inbox shows what the local mail sink caught; never with a real mail server.
     inbox = MailInbox(Path(settings.mail_sink_dir)) if settings.mail_sink_dir else None
     stripe_client = make_client(settings)
-    runner = jobs.Runner(database, {"refund": partial(payments.refund_job, database, stripe_client)})
+    runner = jobs.Runner(database, {"refund": partial(payments.refund_job, database, stripe_client)},
+                         backoff=timedelta(seconds=settings.job_retry_seconds),
+                         attempts=settings.job_attempts)
     live = Live(database, clinics, settings, env, settings.database_url,
                 {jobs.CHANNEL: runner.wake, tenancy.CHANNEL: clinics.forget})
 
@@ -85,6 +89,8 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             public.clinic_page, public.slots_fragment,
             bookings.book, bookings.booking_return, bookings.booking_cancelled,
             bookings.booking_release, bookings.booking_resume,
+            visits.visit_page, visits.visit_cancel, visits.visit_reschedule,
+            visits.visit_reschedule_submit, visits.visit_ics,
             streams.calendar_events, streams.booking_events, streams.staff_events,
             staff_pages.ROUTER,
         ],
@@ -129,7 +135,14 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         openapi_config=None,
         logging_config=None,  # ours: JSON lines (dentbook.logs)
     )
-    attach(app, env)
+    routes = attach(app, env)
+
+    def links(slug: str, token: str) -> tuple[str, str]:
+        """A clinic's booking page and a patient's visit page, as e-mails link to them."""
+        return (settings.base_url + routes("clinic", slug=slug),
+                settings.base_url + routes("visit_page", slug=slug, token=token))
+
+    runner.handlers["email"] = Outbox(database, settings, links).send_job
     return app
 
 

@@ -42,6 +42,11 @@ class Clinic:
     default_locale: str
     currency: str
     slot_step_minutes: int
+    address: str
+    phone: str
+    email: str
+    cancel_window_hours: int
+    late_refund_percent: int
 
     @cached_property
     def zone(self) -> ZoneInfo:

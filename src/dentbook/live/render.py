@@ -13,7 +13,7 @@ from uuid import UUID
 
 from jinja2 import Environment
 
-from dentbook import agenda, booking
+from dentbook import agenda, visits
 from dentbook.availability import load_calendar
 from dentbook.db import Database, Level
 from dentbook.errors import NotFound
@@ -54,7 +54,7 @@ class Renderer:
         if not slots and around is not None:
             return Cells(None, cal.week.holds)
         html = render_fragment(self.env, "fragments/slot_updates.html", topic.locale, cal=cal,
-                               clinic=clinic, slots=slots)
+                               clinic=clinic, slots=slots, mode=topic.mode)
         return Cells(sse(self.next_id(), html), cal.week.holds)
 
     async def week_of(self, clinic: Clinic, doctor: UUID, visit: UUID | None,
@@ -78,9 +78,11 @@ class Renderer:
         return sse(self.next_id(), html)
 
     async def outcome(self, topic: BookingTopic) -> bytes:
+        """The booking's outcome box; once confirmed it carries the patient's link, so it is
+        read at the service level (the link's row is made then)."""
         clinic = await self.clinics.get(topic.slug)
-        async with self.db.transaction(Level.ANON, topic.tenant) as conn:
-            view = await booking.view(conn, topic.booking)
+        async with self.db.transaction(Level.SERVICE, topic.tenant) as conn:
+            view, token = await visits.outcome(conn, self.settings.secret_key, topic.booking)
         html = render_fragment(self.env, "fragments/booking_outcome.html", topic.locale,
-                               clinic=clinic, booking=view, oob=True)
+                               clinic=clinic, booking=view, oob=True, visit_token=token)
         return sse(self.next_id(), html)

@@ -13,7 +13,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from dentbook import booking, payments
+from dentbook import booking, payments, visits
 from dentbook.db import Conn
 from dentbook.errors import (
     DomainError,
@@ -98,9 +98,13 @@ async def _form_again(request: Request[Any, Any, Any], clinic_db: ClinicDb, sett
 
 @get("/bookings/{booking_id:str}/return", name="booking_return")
 async def booking_return(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
-                         anon_tx: NamedDependency[Conn], locale: NamedDependency[str],
+                         service_tx: NamedDependency[Conn], locale: NamedDependency[str],
+                         settings: NamedDependency[Settings],
                          booking_id: FromPath[str]) -> Template:
-    return _status_page(request, clinic, locale, await booking.view(anon_tx, path_id(booking_id)))
+    """Checkout's success address: the outcome (live while the payment is processing), and
+    once confirmed the reference and the patient's own link."""
+    view, token = await visits.outcome(service_tx, settings.secret_key, path_id(booking_id))
+    return _status_page(request, clinic, locale, view, visit_token=token)
 
 
 @get("/bookings/{booking_id:str}/cancelled", name="booking_cancelled")
@@ -140,6 +144,7 @@ async def booking_resume(request: Request[Any, Any, Any], clinic_db: NamedDepend
 
 def _status_page(request: Request[Any, Any, Any], clinic: Clinic, locale: str,
                  view: booking.BookingView, leaving: bool = False,
-                 status_code: int = 200) -> Template:
+                 status_code: int = 200, visit_token: str | None = None) -> Template:
     return page(request, "pages/booking_status.html", locale, status_code=status_code,
-                clinic=clinic, booking=view, leaving=leaving, resumable=status_code != 409)
+                clinic=clinic, booking=view, leaving=leaving, resumable=status_code != 409,
+                visit_token=visit_token)

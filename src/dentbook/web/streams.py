@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar import Request, Response, get
@@ -141,6 +141,7 @@ class CalendarQuery(msgspec.Struct, frozen=True):
     doctor: PathId
     visit: PathId | None = None
     week: Day | None = None
+    mode: Literal["book", "move"] = "book"
 
 
 @get("/events", name="calendar_events")
@@ -156,9 +157,9 @@ async def calendar_events(request: Request[Any, Any, Any], live: NamedDependency
 
     async def resolve() -> CalendarTopic:
         visit, monday = await live.render.week_of(clinic, q.doctor, q.visit, q.week)
-        return CalendarTopic(clinic.slug, clinic.id, q.doctor, visit, monday, locale)
+        return CalendarTopic(clinic.slug, clinic.id, q.doctor, visit, monday, locale, q.mode)
 
-    key = (clinic.slug, q.doctor, q.visit, q.week, locale)
+    key = (clinic.slug, q.doctor, q.visit, q.week, locale, q.mode)
     topic = await live.topic_for(key, resolve)
     return EventStream(live, topic, lambda: live.current(topic), client_address(request))
 
