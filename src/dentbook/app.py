@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
+from uuid import UUID
 
 import stripe
 from litestar import Litestar, Router
@@ -23,6 +24,7 @@ from litestar.types import Message, Scope
 from dentbook import jobs, logs, payments, tenancy
 from dentbook.agenda import Filters
 from dentbook.db import Conn, Database
+from dentbook.live.grids import Grids
 from dentbook.live.hub import Live
 from dentbook.mail.inbox import MailInbox
 from dentbook.outbox import Outbox
@@ -55,8 +57,19 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     runner = jobs.Runner(database, {"refund": partial(payments.refund_job, database, stripe_client)},
                          backoff=timedelta(seconds=settings.job_retry_seconds),
                          attempts=settings.job_attempts)
-    live = Live(database, clinics, settings, env, settings.database_url,
-                {jobs.CHANNEL: runner.wake, tenancy.CHANNEL: clinics.forget})
+    grids = Grids(database, settings, env)
+
+    def clinic_changed(payload: str) -> None:
+        """A clinic's details or setup changed ("": after a gap, anything may have)."""
+        try:
+            tenant = UUID(payload) if payload else None
+        except ValueError:
+            return
+        clinics.forget(tenant)
+        grids.clinic_changed(tenant)
+
+    live = Live(database, clinics, grids, settings, env, settings.database_url,
+                {jobs.CHANNEL: runner.wake, tenancy.CHANNEL: clinic_changed})
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -107,6 +120,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         dependencies={
             "db": Provide(lambda: database, sync_to_thread=False),
             "clinics": Provide(lambda: clinics, sync_to_thread=False),
+            "grids": Provide(lambda: grids, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "stripe_client": Provide(lambda: stripe_client, sync_to_thread=False),
             "live": Provide(lambda: live, sync_to_thread=False),
@@ -116,7 +130,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
                              "StripeClient": stripe.StripeClient, "Clinic": Clinic,
                              "ClinicDb": ClinicDb, "Clinics": Clinics, "Conn": Conn,
                              "StaffUser": StaffUser, "Filters": Filters,
-                             "MailInbox": MailInbox},
+                             "MailInbox": MailInbox, "Grids": Grids},
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),
         csrf_config=CSRFConfig(
             secret=settings.secret_key or secrets.token_urlsafe(32),

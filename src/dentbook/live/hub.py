@@ -17,6 +17,7 @@ from jinja2 import Environment
 from dentbook.db import Database
 from dentbook.live.changes import BOOKINGS, SESSIONS, Change, parse_session_end
 from dentbook.live.fanout import Fanout, booking_key, clinic_key, doctor_key
+from dentbook.live.grids import Grids
 from dentbook.live.listener import Handler, Listener
 from dentbook.live.render import Renderer
 from dentbook.live.topics import BookingTopic, CalendarTopic, StaffTopic
@@ -29,10 +30,11 @@ FRESH_SECONDS = 30.0  # how long a calendar's current state may be served to new
 
 
 class Live:
-    def __init__(self, db: Database, clinics: Clinics, settings: Settings, env: Environment,
-                 listen_url: str, others: Mapping[str, Handler]) -> None:
+    def __init__(self, db: Database, clinics: Clinics, grids: Grids, settings: Settings,
+                 env: Environment, listen_url: str, others: Mapping[str, Handler]) -> None:
         self.fanout = Fanout()
-        self.render = Renderer(db, clinics, settings, env, self.fanout.next_id)
+        self.grids = grids
+        self.render = Renderer(db, clinics, grids, settings, env, self.fanout.next_id)
         # Other channels served by this process's one listener; after a gap each is called
         # with "" (its notifications may have been missed).
         self.others = dict(others)
@@ -93,7 +95,8 @@ class Live:
         await self._deliver(change)
 
     async def on_change(self, change: Change) -> None:
-        # Cells computed before this change are stale for newcomers from now on.
+        # Grids and cells computed before this change are stale from now on.
+        self.grids.changed(change.tenant, change.doctor)
         for stale in [t for t in self._current if t.tenant == change.tenant
                       and t.doctor == change.doctor]:
             del self._current[stale]

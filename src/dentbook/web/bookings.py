@@ -25,11 +25,12 @@ from dentbook.errors import (
     TooManyHolds,
 )
 from dentbook.forms import parse, path_id
+from dentbook.live.grids import Grids
 from dentbook.settings import Settings
 from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web import csrf
 from dentbook.web.clients import client_address
-from dentbook.web.public import Choice, load_view, render_clinic
+from dentbook.web.public import Choice, render_clinic
 from dentbook.web.render import page
 from dentbook.web.urls import Urls
 
@@ -47,7 +48,8 @@ HOLDER_DAYS = 7
 
 @post("/bookings", name="book", status_code=303, opt=csrf.EXEMPT)
 async def book(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
-               locale: NamedDependency[str], settings: NamedDependency[Settings],
+               grids: NamedDependency[Grids], locale: NamedDependency[str],
+               settings: NamedDependency[Settings],
                stripe_client: NamedDependency[stripe.StripeClient]) -> Redirect | Template:
     """Hold the slot, then send the patient to Checkout. Any failure answers with the same
     page, the patient's values kept and the error next to its field."""
@@ -72,7 +74,7 @@ async def book(request: Request[Any, Any, Any], clinic_db: NamedDependency[Clini
             clinic_db, stripe_client, settings, req, client_address(request), locale,
             booking.holder_digest(token), links)
     except tuple(_ANSWERS) as exc:
-        again = await _form_again(request, clinic_db, settings, locale, raw, exc)
+        again = await _form_again(request, clinic_db, grids, locale, raw, exc)
         if fresh_cookie is not None:
             again.cookies.append(fresh_cookie)
         return again
@@ -81,7 +83,7 @@ async def book(request: Request[Any, Any, Any], clinic_db: NamedDependency[Clini
         secure=settings.cookies_secure, max_age=HOLDER_DAYS * 24 * 3600)])
 
 
-async def _form_again(request: Request[Any, Any, Any], clinic_db: ClinicDb, settings: Settings,
+async def _form_again(request: Request[Any, Any, Any], clinic_db: ClinicDb, grids: Grids,
                       locale: str, raw: dict[str, str], exc: DomainError) -> Template:
     status, code = _ANSWERS[type(exc)]
     fields = exc.fields if isinstance(exc, Invalid) else {}
@@ -90,10 +92,13 @@ async def _form_again(request: Request[Any, Any, Any], clinic_db: ClinicDb, sett
                                 "start": raw.get("start")})
     except DomainError:
         choice = Choice()
-    view = await clinic_db.read(lambda conn: load_view(request, conn, clinic_db.clinic, settings,
-                                                       choice))
-    return render_clinic(request, clinic_db.clinic, locale, view, status_code=status, error=code,
-                         fields=fields, form=raw)
+    # The shared grid: a crowd losing a race costs no reads and no render of the week.
+    clinic = clinic_db.clinic
+    grid = await grids.get(clinic, choice.doctor, choice.visit, choice.week_of(clinic), locale)
+    answer = render_clinic(request, clinic, locale, grid, choice.start, [], status_code=status,
+                           error=code, fields=fields, form=raw)
+    assert isinstance(answer, Template)
+    return answer
 
 
 @get("/bookings/{booking_id:str}/return", name="booking_return")

@@ -156,7 +156,7 @@ async def calendar_events(request: Request[Any, Any, Any], live: NamedDependency
         raise
 
     async def resolve() -> CalendarTopic:
-        visit, monday = await live.render.week_of(clinic, q.doctor, q.visit, q.week)
+        visit, monday = await live.render.week_of(clinic, q.doctor, q.visit, q.week, locale)
         return CalendarTopic(clinic.slug, clinic.id, q.doctor, visit, monday, locale, q.mode)
 
     key = (clinic.slug, q.doctor, q.visit, q.week, locale, q.mode)

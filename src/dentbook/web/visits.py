@@ -17,10 +17,10 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 
 from dentbook import visits
-from dentbook.availability import clinic_view
 from dentbook.db import Conn
 from dentbook.errors import DomainError, NotFound, SlotNotOffered, SlotTaken
 from dentbook.forms import Day, parse
+from dentbook.live.grids import Grids
 from dentbook.mail import compose
 from dentbook.mail.ical import visit_calendar
 from dentbook.settings import Settings
@@ -63,17 +63,17 @@ async def visit_cancel(request: Request[Any, Any, Any], clinic_db: NamedDependen
 
 @get("/visits/{token:str}/reschedule", name="visit_reschedule")
 async def visit_reschedule(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
-                           anon_tx: NamedDependency[Conn], locale: NamedDependency[str],
-                           settings: NamedDependency[Settings], token: FromPath[str]) -> Template:
+                           anon_tx: NamedDependency[Conn], grids: NamedDependency[Grids],
+                           locale: NamedDependency[str], token: FromPath[str]) -> Template:
     visit = await visits.by_link(anon_tx, token)
     week = parse(WeekQuery, request.query_params).week
-    return await _reschedule_page(request, anon_tx, clinic, settings, locale, visit, token, week)
+    return await _reschedule_page(request, grids, clinic, locale, visit, token, week)
 
 
 @post("/visits/{token:str}/reschedule", name="visit_reschedule_submit", status_code=303)
 async def visit_reschedule_submit(request: Request[Any, Any, Any],
-                                  clinic_db: NamedDependency[ClinicDb], locale: NamedDependency[str],
-                                  settings: NamedDependency[Settings],
+                                  clinic_db: NamedDependency[ClinicDb], grids: NamedDependency[Grids],
+                                  locale: NamedDependency[str], settings: NamedDependency[Settings],
                                   token: FromPath[str]) -> Redirect | Template:
     raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     try:
@@ -81,13 +81,9 @@ async def visit_reschedule_submit(request: Request[Any, Any, Any],
         await visits.reschedule(clinic_db, settings, token, form.start)
     except tuple(_REFUSED) as exc:
         status, code = _REFUSED[type(exc)]
-
-        async def again(conn: Conn) -> Template:
-            visit = await visits.by_link(conn, token)
-            return await _reschedule_page(request, conn, clinic_db.clinic, settings, locale,
-                                          visit, token, None, status, code)
-
-        return await clinic_db.read(again)
+        visit = await clinic_db.read(lambda conn: visits.by_link(conn, token))
+        return await _reschedule_page(request, grids, clinic_db.clinic, locale, visit, token,
+                                      None, status, code)
     return Redirect(request.app.state.urls("visit_page", slug=clinic_db.clinic.slug, token=token,
                                            done="moved"), status_code=303, headers=PRIVATE)
 
@@ -117,14 +113,13 @@ async def visit_ics(request: Request[Any, Any, Any], clinic: NamedDependency[Cli
         **PRIVATE, "Content-Disposition": 'attachment; filename="visit.ics"'})
 
 
-async def _reschedule_page(request: Request[Any, Any, Any], conn: Conn, clinic: Clinic,
-                           settings: Settings, locale: str, visit: visits.Visit, token: str,
-                           week: date | None, status_code: int = 200,
-                           error: str | None = None) -> Template:
-    view = await clinic_view(conn, clinic, settings, visit.doctor_id, visit.visit_type_id,
-                             week or visit.starts_at.astimezone(clinic.zone).date(), None, None)
+async def _reschedule_page(request: Request[Any, Any, Any], grids: Grids, clinic: Clinic,
+                           locale: str, visit: visits.Visit, token: str, week: date | None,
+                           status_code: int = 200, error: str | None = None) -> Template:
+    grid = await grids.get(clinic, visit.doctor_id, visit.visit_type_id,
+                           week or visit.starts_at.astimezone(clinic.zone).date(), locale)
     return _page(request, "pages/visit_reschedule.html", locale, status_code=status_code,
-                 clinic=clinic, visit=visit, cal=view.calendar, chosen=None, move_token=token,
+                 clinic=clinic, visit=visit, cal=grid.calendar, chosen=None, move_token=token,
                  token=token, error=error)
 
 
