@@ -27,6 +27,7 @@ from dentbook.tenancy import Clinics
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 FRESH_SECONDS = 30.0  # how long a calendar's current state may be served to newcomers
+KEEPALIVE = b": keep-alive\n\n"
 
 
 class Live:
@@ -49,12 +50,23 @@ class Live:
         self._topics: dict[tuple[Any, ...], tuple[float, asyncio.Future[CalendarTopic]]] = {}
         self._current: dict[CalendarTopic, tuple[float, asyncio.Future[bytes]]] = {}
         self._timers: dict[tuple[UUID, datetime, datetime], asyncio.TimerHandle] = {}
+        self._keepalive: asyncio.TimerHandle | None = None
         self._pending: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.listener.start()
+        self._keepalive = asyncio.get_running_loop().call_later(self.keepalive_seconds,
+                                                                self._keep_alive)
+
+    def _keep_alive(self) -> None:
+        """One timer for every direct stream of the process (queued streams time their own)."""
+        self.fanout.keep_alive(KEEPALIVE)
+        self._keepalive = asyncio.get_running_loop().call_later(self.keepalive_seconds,
+                                                                self._keep_alive)
 
     async def stop(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
