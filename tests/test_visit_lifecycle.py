@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email
 import re
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.policy import default
@@ -26,6 +27,11 @@ from helpers import (
     session_of,
     wait_for,
 )
+
+
+def unique(name: str) -> str:
+    """An address no other test writes to (they all share the suite's mail sink)."""
+    return f"{name}.{uuid.uuid4().hex[:8]}@example.com"
 
 
 def mails_to(sink, address: str) -> list[EmailMessage]:
@@ -77,7 +83,7 @@ def _csrf(page: str) -> str:
 
 def test_book_pay_mail_link_cancel_refund_once_and_the_slot_free_live(
         client, server, pg, clinic, stripe_local, mail_sink):
-    address = "anna.lifecycle@example.com"
+    address = unique("anna")
     week = next_week(client, clinic.slug)
     start = free_starts(client, clinic.slug, clinic.doctors[0], clinic.visits["short"], week)[2]
     watcher = SseClient(f"{server.url}/{clinic.slug}/events?doctor={clinic.doctors[0]}"
@@ -143,10 +149,10 @@ def test_moving_a_visit_is_atomic_and_a_race_for_one_slot_has_one_winner(
         client, server, pg, clinic, stripe_local, mail_sink):
     week = next_week(client, clinic.slug)
     starts = free_starts(client, clinic.slug, clinic.doctors[0], clinic.visits["short"], week)
-    rows = [paid_visit(client, clinic, stripe_local, pg, f"mover{i}@example.com",
-                       start=starts[i])[0] for i in range(2)]
-    links = [visit_link(wait_mail(mail_sink, f"mover{i}@example.com", 1)[0], clinic.slug)
-             for i in range(2)]
+    movers = [unique(f"mover{i}") for i in range(2)]
+    rows = [paid_visit(client, clinic, stripe_local, pg, movers[i], start=starts[i])[0]
+            for i in range(2)]
+    links = [visit_link(wait_mail(mail_sink, movers[i], 1)[0], clinic.slug) for i in range(2)]
     target = starts[5]
     pages = [client.get(link + "/reschedule") for link in links]
     assert all(p.status_code == 200 and f'value="{target}"' in p.text for p in pages)
@@ -168,7 +174,7 @@ def test_moving_a_visit_is_atomic_and_a_race_for_one_slot_has_one_winner(
     moved = next(i for i, r in enumerate(rows) if owner_sql(
         pg.owner, clinic.id, "select lower(during) from dentbook.bookings where id = %s",
         (r["id"],))[0][0].strftime("%Y-%m-%dT%H:%M:%SZ") == target)
-    mails = wait_mail(mail_sink, f"mover{moved}@example.com", 2)
+    mails = wait_mail(mail_sink, movers[moved], 2)
     cal, method = calendar_of(mails[-1])
     assert method == "REQUEST" and int(cal.walk("VEVENT")[0]["SEQUENCE"]) == 1
     # the page of the one that did not move says so and offers the grid again
@@ -178,8 +184,9 @@ def test_moving_a_visit_is_atomic_and_a_race_for_one_slot_has_one_winner(
 
 def test_late_cancellation_follows_the_policy_and_rescheduling_closes(
         client, pg, clinic, stripe_local, mail_sink):
-    row, _ = paid_visit(client, clinic, stripe_local, pg, "late@example.com", index=4)
-    link = visit_link(wait_mail(mail_sink, "late@example.com", 1)[0], clinic.slug)
+    address = unique("late")
+    row, _ = paid_visit(client, clinic, stripe_local, pg, address, index=4)
+    link = visit_link(wait_mail(mail_sink, address, 1)[0], clinic.slug)
     # the clinic's window (24 h, refund share 0 %) has closed: move the visit into it
     owner_sql(pg.owner, clinic.id, "update dentbook.bookings set during = tstzrange("
               "now() + interval '3 hours', now() + interval '3 hours 30 minutes') where id = %s"
@@ -196,8 +203,9 @@ def test_late_cancellation_follows_the_policy_and_rescheduling_closes(
 
 
 def test_a_visit_that_has_begun_cannot_be_cancelled(client, pg, clinic, stripe_local, mail_sink):
-    row, _ = paid_visit(client, clinic, stripe_local, pg, "begun@example.com", index=5)
-    link = visit_link(wait_mail(mail_sink, "begun@example.com", 1)[0], clinic.slug)
+    address = unique("begun")
+    row, _ = paid_visit(client, clinic, stripe_local, pg, address, index=5)
+    link = visit_link(wait_mail(mail_sink, address, 1)[0], clinic.slug)
     token = _csrf(client.get(link).text)  # the form as it was shown before the visit began
     owner_sql(pg.owner, clinic.id, "update dentbook.bookings set during = tstzrange("
               "now() - interval '5 minutes', now() + interval '25 minutes') where id = %s"
@@ -218,8 +226,9 @@ def test_unknown_or_tampered_links_are_one_localized_404(client, clinic, token):
 
 def test_another_clinics_link_does_not_open_here(client, pg, make_clinic, stripe_local, mail_sink):
     a, b = make_clinic(), make_clinic()
-    paid_visit(client, a, stripe_local, pg, "elsewhere@example.com")
-    link = visit_link(wait_mail(mail_sink, "elsewhere@example.com", 1)[0], a.slug)
+    address = unique("elsewhere")
+    paid_visit(client, a, stripe_local, pg, address)
+    link = visit_link(wait_mail(mail_sink, address, 1)[0], a.slug)
     assert client.get(link).status_code == 200
     assert client.get(link.replace(f"/{a.slug}/", f"/{b.slug}/")).status_code == 404
 

@@ -99,8 +99,13 @@ async def retry_deadlocks(attempt: Callable[[], Awaitable[T]], tries: int = 3) -
 @asynccontextmanager
 async def begin(conn: Conn, level: Level, tenant: UUID | None = None,
                 staff: UUID | None = None) -> AsyncIterator[Conn]:
-    """A transaction on `conn` at `level` for `tenant` and `staff` (all local to it)."""
-    async with conn.transaction():
+    """A transaction on `conn` at `level` for `tenant` and `staff` (all local to it).
+
+    In pipeline mode: BEGIN, the settings and the transaction's first query travel to the
+    server together, and nothing waits for an answer until a result is read, so a hold is
+    one round trip plus the COMMIT. Errors still surface where results are read (or at the
+    COMMIT for statements whose results nobody reads)."""
+    async with conn.pipeline(), conn.transaction():
         await conn.execute(_ENTER, (level.value, str(tenant) if tenant else "",
                                     str(staff) if staff else "", "staff" if staff else ""))
         yield conn
