@@ -5,8 +5,8 @@ append-only in the database, even for the tables' owner."""
 from __future__ import annotations
 
 import csv
-import re
 import io
+import re
 import uuid
 
 import psycopg

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from desk_helpers import desk, done, slots
 from dentbook.staff import COOKIE as STAFF_COOKIE
+from desk_helpers import desk, done, slots
 from helpers import SseClient, next_week, wait_for
 from staff_helpers import add_staff, signed_in
 

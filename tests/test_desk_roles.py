@@ -6,6 +6,7 @@ clinic's ids in any form are unknown (404) and change nothing anywhere."""
 from __future__ import annotations
 
 import uuid
+
 import psycopg
 import pytest
 
@@ -48,7 +49,7 @@ def _actions(client, pg, clinic):
 @pytest.mark.parametrize("action", ["phone", "block", "unblock", "move", "cancel", "attendance"])
 def test_each_action_with_each_role(client, server, pg, make_clinic, role, action):
     clinic = make_clinic()
-    name, path, data = next(a for a in _actions(client, pg, clinic) if a[0] == action)
+    _, path, data = next(a for a in _actions(client, pg, clinic) if a[0] == action)
     with desk(server, pg, clinic, role=role) as d:
         before = snapshot(pg, clinic)
         r = d.post(path, data)
