@@ -86,12 +86,13 @@ def row(pg, clinic, booking: UUID) -> dict:
 
 def snapshot(pg, clinic) -> list[tuple]:
     """Everything a refused write must leave as it was: bookings, messages, jobs, refunds,
-    and the audit log's changes (reads aside)."""
+    and the audit log's changes (reads aside). Messages and jobs by kind only: the job
+    runner moves their states on by itself."""
     return owner_sql(pg.owner, clinic.id, """
         select 'b', id::text, status || coalesce(attendance, '') || lower(during)::text
                || doctor_id::text || sequence from dentbook.bookings
-        union all select 'm', id::text, kind || state from dentbook.messages
-        union all select 'j', id::text, kind || state from dentbook.jobs
+        union all select 'm', id::text, kind from dentbook.messages
+        union all select 'j', id::text, kind from dentbook.jobs
         union all select 'r', booking_id::text, amount_minor::text from dentbook.refunds
         union all select 'a', id::text, action from dentbook.audit_log where action <> 'read'
         order by 1, 2""")

@@ -83,7 +83,7 @@ def test_phone_booking_by_keyboard_alone_reaches_a_second_dashboard_live(
 
     page.wait_for_url(re.compile(r"done=booked"))
     assert page.locator('[data-done="booked"]').is_visible()
-    entry = page.locator(f'#agenda [data-booking][data-status="confirmed"]').first
+    entry = page.locator('#agenda [data-booking][data-status="confirmed"]').first
     entry.wait_for()
     booking = entry.get_attribute("data-booking")
     assert "Tadeusz Telefoniczny" in entry.inner_text()
