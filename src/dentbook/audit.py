@@ -1,6 +1,7 @@
-"""The audit log as staff read it (§9): every change of a visit or block, every sign-in and
-every read of patients' data — when, who, what, before and after, which visit — newest
-first, by visit or by account, paged on the page and streamed whole as CSV.
+"""The audit log as staff read it (§9): every change of a visit or block and every read of
+patients' data (and whatever else is written to it) — when, who, what, before and after,
+which visit — newest first, by visit or by account, paged on the page and streamed whole
+as CSV.
 
 The log itself is append-only in SQL (a trigger refuses UPDATE, DELETE and TRUNCATE, even
 for its owner) and names people by account id only; staff e-mails come from
