@@ -41,7 +41,7 @@ def test_every_front_desk_change_is_on_the_audit_page(client, server, pg, clinic
             "status", "moved", "created"]  # newest first
         cancelled, moved, created = rows
         assert d.email in cancelled and a.email in moved and d.email in created
-        assert 'data-change="status"' in cancelled and "cancelled" in cancelled
+        assert 'data-change="status" data-before="confirmed" data-after="cancelled"' in cancelled
         assert 'data-change="start"' in moved and 'data-change="end"' in moved
         # The page names visits by reference, never patients, nor free-text reasons.
         assert "Audyt Pacjent" not in page.text and "Kowalskiego" not in page.text
