@@ -294,6 +294,8 @@ begin
     if lower(b.during) > now() + interval '30 minutes' then
         raise exception 'the visit is more than 30 minutes away' using errcode = 'DBK22';
     end if;
+    -- The new row version enters the exclusion constraint's index: queue like every writer.
+    perform dentbook.lock_calendar(b.doctor_id);
     perform set_config('app.audit_detail', 'marked ' || replace(p_state, '_', '-'), true);
     update bookings set attendance = p_state, updated_at = now()
     where id = p_booking and status = 'confirmed' and attendance is distinct from p_state;
