@@ -81,7 +81,7 @@ async def logout(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic
 
 
 class Flash(msgspec.Struct, frozen=True):
-    """What the front desk just did, said once on the agenda it returns to (`?done=`)."""
+    """What the front desk just did, said on the agenda it returns to (`?done=`)."""
 
     done: Literal["booked", "blocked", "unblocked", "moved", "cancelled", "attendance"] | None = None
 
