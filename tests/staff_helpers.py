@@ -20,9 +20,11 @@ CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
 ROW = re.compile(r'data-booking="([^"]+)" data-status="([^"]+)"')
 
 
-def add_staff(pg, clinic, email: str | None = None, password: str = PASSWORD) -> str:
+def add_staff(pg, clinic, email: str | None = None, password: str = PASSWORD,
+              role: str | None = None) -> str:
+    """A staff account at `clinic` (an admin unless `role` says otherwise)."""
     email = email or f"staff-{uuid.uuid4().hex[:8]}@example.test"
-    admin.add_staff(pg.owner, clinic.slug, email, password)
+    admin.add_staff(pg.owner, clinic.slug, email, password, role)
     return email
 
 

@@ -119,6 +119,7 @@ def test_both_forms_refuse_a_missing_or_wrong_csrf_token(client, pg, clinic):
     for data in ({}, {"_csrf_token": "forged"}, {"_csrf_token": good[:-4] + "AAAA"}):
         r = client.post(f"/{clinic.slug}/staff/logout", data=data)
         assert r.status_code == 403 and 'data-error="csrf"' in r.text
+        # The sign-in form checks its token itself and answers with the form again.
         r = client.post(f"/{clinic.slug}/staff/login",
                         data={"email": email, "password": PASSWORD, **data})
         assert r.status_code == 403 and 'data-error="form_expired"' in r.text

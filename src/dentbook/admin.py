@@ -128,18 +128,28 @@ def add_visit_type(url: str, slug: str, name_pl: str, name_en: str, minutes: int
     return row[0]  # type: ignore[return-value]
 
 
-def add_staff(url: str, slug: str, email: str, password: str) -> uuid.UUID:
+ROLES = ("viewer", "reception", "admin")
+
+
+def add_staff(url: str, slug: str, email: str, password: str,
+              role: str | None = None) -> uuid.UUID:
+    """Create a staff account with `role` (a new account without one is the clinic's own
+    admin, as the operator's first account always was), or set an existing account's
+    password, and its role only when one is given."""
     email = email.strip().lower()
     if not EMAIL.fullmatch(email) or len(email) > 254:
         raise AdminError(f"{email!r} is not an e-mail address")
     if len(password) < 4:
         raise AdminError("the password must have at least 4 characters")
+    if role is not None and role not in ROLES:
+        raise AdminError(f"role {role!r}: use one of {', '.join(ROLES)}")
     with as_owner(url) as conn:
         tenant = clinic_id(conn, slug)
         row = conn.execute(
-            "insert into dentbook.staff_accounts (tenant_id, email, password_hash)"
-            " values (%s, %s, %s) on conflict (tenant_id, email)"
-            " do update set password_hash = excluded.password_hash returning id",
-            (tenant, email, hash_password(password))).fetchone()
+            "insert into dentbook.staff_accounts (tenant_id, email, password_hash, role)"
+            " values (%s, %s, %s, coalesce(%s, 'admin')) on conflict (tenant_id, email)"
+            " do update set password_hash = excluded.password_hash,"
+            " role = coalesce(%s, dentbook.staff_accounts.role) returning id",
+            (tenant, email, hash_password(password), role, role)).fetchone()
     assert row is not None
     return row[0]  # type: ignore[return-value]

@@ -33,7 +33,19 @@ from dentbook.resources import STATIC_DIR
 from dentbook.settings import Settings, load_settings
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb, Clinics
-from dentbook.web import bookings, deps, devmail, errors, health, public, streams, visits, webhooks
+from dentbook.web import audit as audit_pages
+from dentbook.web import (
+    bookings,
+    deps,
+    desk,
+    devmail,
+    errors,
+    health,
+    public,
+    streams,
+    visits,
+    webhooks,
+)
 from dentbook.web import staff as staff_pages
 from dentbook.web.render import attach, make_environment
 from dentbook.web.streams import Streams
@@ -105,7 +117,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             visits.visit_page, visits.visit_cancel, visits.visit_reschedule,
             visits.visit_reschedule_submit, visits.visit_ics,
             streams.calendar_events, streams.booking_events, streams.staff_events,
-            staff_pages.ROUTER,
+            staff_pages.ROUTER, desk.ROUTER, audit_pages.ROUTER,
         ],
         dependencies=deps.CLINIC,
     )

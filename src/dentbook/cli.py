@@ -112,7 +112,7 @@ def _add_staff(args: argparse.Namespace) -> int:
     else:
         password = sys.stdin.readline().rstrip("\n")
     with privileged_url() as url:
-        admin.add_staff(url, args.clinic, args.email, password)
+        admin.add_staff(url, args.clinic, args.email, password, args.role)
     print(f"staff account {args.email.lower()} can sign in at /{args.clinic}/staff/login")
     return 0
 
@@ -169,4 +169,8 @@ def _parser() -> argparse.ArgumentParser:
                 "password is prompted for, or read from standard input.")
     a.add_argument("clinic", help="clinic slug")
     a.add_argument("email")
+    a.add_argument("--role", choices=admin.ROLES,
+                   help="viewer (reads the agenda), reception (also books, blocks, moves and "
+                        "cancels) or admin (also settings); a new account without it is an admin, "
+                        "an existing one keeps its role")
     return p

@@ -1,4 +1,5 @@
-"""The seed's demo: two clinics, their doctors and visit types, one staff account each.
+"""The seed's demo: two clinics, their doctors and visit types, and a staff account for
+each role in each (§9: admin, reception, viewer; password `test`).
 
 Loading is idempotent: what exists is left as it is, what is missing is added.
 """
@@ -18,14 +19,16 @@ CLINICS: dict[str, dict[str, Any]] = {
         "visits": [("Przegląd", "Check-up", 30, 5000),
                    ("Higienizacja", "Cleaning", 60, 8000),
                    ("Leczenie kanałowe", "Root canal treatment", 90, 15000)],
-        "staff": "alfa@klinika.test",
+        "staff": {"alfa@klinika.test": "admin", "recepcja.alfa@klinika.test": "reception",
+                  "podglad.alfa@klinika.test": "viewer"},
     },
     "klinika-beta": {
         "name": "Klinika Beta",
         "doctors": ["dr Maria Wiśniewska", "dr Tomasz Zieliński"],
         "visits": [("Konsultacja", "Consultation", 30, 4000),
                    ("Wybielanie", "Whitening", 60, 12000)],
-        "staff": "beta@klinika.test",
+        "staff": {"beta@klinika.test": "admin", "recepcja.beta@klinika.test": "reception",
+                  "podglad.beta@klinika.test": "viewer"},
     },
 }
 PASSWORD = "test"  # noqa: S105 - the seed's published demo password
@@ -48,8 +51,9 @@ def load(url: str) -> None:
                 admin.add_visit_type(url, slug, name_pl, name_en, minutes, deposit)
             except admin.AdminError:
                 pass
-        if not _has_staff(url, slug, str(c["staff"])):
-            admin.add_staff(url, slug, str(c["staff"]), PASSWORD)
+        for email, role in c["staff"].items():
+            if not _has_staff(url, slug, email):
+                admin.add_staff(url, slug, email, PASSWORD, role)
 
 
 def is_empty(url: str) -> bool:

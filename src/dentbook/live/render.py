@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from uuid import UUID
 
 from jinja2 import Environment
 
-from dentbook import agenda, visits
+from dentbook import agenda, timetable, visits
 from dentbook.db import Database, Level
 from dentbook.errors import NotFound
 from dentbook.live.changes import sse
@@ -66,12 +66,22 @@ class Renderer:
         return cal.visit.id, cal.week.monday
 
     async def appointments(self, topic: StaffTopic) -> bytes:
-        """The dashboard's table body, read as staff under row level security."""
+        """The agenda as its view shows it — the list's table body, or the day's or week's
+        timetable — read as staff under row level security."""
         clinic = await self.clinics.get(topic.slug)
+        now = datetime.now(UTC)
         async with self.db.transaction(Level.STAFF, topic.tenant) as conn:
-            page = await agenda.appointments(conn, clinic.zone, topic.filters)
-        html = render_fragment(self.env, "fragments/appointments_body.html", topic.locale,
-                               clinic=clinic, page_=page, oob=True)
+            if topic.filters.kind == "list":
+                page = await agenda.appointments(conn, clinic.zone, topic.filters)
+                html = render_fragment(self.env, "fragments/appointments_body.html",
+                                       topic.locale, clinic=clinic, page_=page, oob=True)
+            else:
+                doctors = await agenda.list_doctors(conn)
+                table = await timetable.load(conn, clinic, doctors, topic.filters,
+                                             now.astimezone(clinic.zone).date())
+                html = render_fragment(self.env, "fragments/timetable.html", topic.locale,
+                                       clinic=clinic, table=table, now=now, oob=True,
+                                       may_write=topic.may_write)
         return sse(self.next_id(), html)
 
     async def outcome(self, topic: BookingTopic) -> bytes:

@@ -30,12 +30,15 @@ class CalendarTopic:
 
 @dataclass(frozen=True)
 class StaffTopic:
-    """A clinic's agenda with its filters; the rows are rendered at staff level."""
+    """A clinic's agenda with its filters (the view — list, day or week — and its date
+    among them); rendered at staff level. `may_write`: the front desk's links are shown
+    (reception and admins)."""
 
     slug: str
     tenant: UUID
     filters: Filters
     locale: str
+    may_write: bool = False
 
     @property
     def keys(self) -> tuple[Hashable, ...]:

@@ -48,4 +48,26 @@ MESSAGES = {
                           "again."),
     "invalid_day": N_("That day is not a valid date (use YYYY-MM-DD)."),
     "invalid_doctor": N_("That doctor does not work at this clinic."),
+    "invalid_date": N_("That day is not a valid date (use YYYY-MM-DD)."),
+    "invalid_view": N_("That view does not exist (day, week or list)."),
+    "invalid_page": N_("That page number is not valid."),
+    "invalid_show": N_("Something in this request is not valid."),
+    # The front desk.
+    "invalid_end": N_("The end must be after the start, and in the future."),
+    "invalid_reason": N_("Please give a reason (up to 200 characters; 500 for a cancellation)."),
+    "invalid_note": N_("The note can have up to 500 characters."),
+    "invalid_state": N_("Please choose arrived, no-show or completed."),
+    "invalid_locale": N_("Please choose Polish or English."),
+    "invalid_phone_required": N_("Please enter the patient's phone number."),
+    "invalid_booking": N_("That is not a visit's id."),
+    "invalid_staff": N_("Please choose an account."),
+    "invalid_format": N_("Something in this request is not valid."),
+    "desk_not_offered": N_("This is not a start time the clinic offers for this doctor: outside "
+                           "the working hours, on a day off, off the grid of start times, or "
+                           "already past."),
+    "wrong_state": N_("This can no longer be done: the visit was cancelled, has started or "
+                      "ended, or the patient has come (or the block was removed already)."),
+    "too_early": N_("Attendance can be marked from 30 minutes before the visit."),
+    "same_time": N_("The visit is already at that time with that doctor."),
+    "block_too_long": N_("A block can last at most 8 hours. For whole days off, ask an admin."),
 }

@@ -7,19 +7,21 @@ middleware guards the POSTs; the guards in `web/guards.py` guard the rest.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
+import msgspec
 from litestar import Request, Router, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
-from dentbook import agenda, staff
+from dentbook import agenda, staff, timetable
 from dentbook.db import Conn
 from dentbook.errors import Invalid
 from dentbook.forms import parse
 from dentbook.settings import Settings
-from dentbook.staff import StaffUser
+from dentbook.staff import Role, StaffUser
 from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web import csrf
 from dentbook.web.clients import client_address, is_https
@@ -78,17 +80,44 @@ async def logout(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic
     return response
 
 
+class Flash(msgspec.Struct, frozen=True):
+    """What the front desk just did, said on the agenda it returns to (`?done=`)."""
+
+    done: Literal["booked", "blocked", "unblocked", "moved", "cancelled", "attendance"] | None = None
+
+
 @get("/", name="staff_dashboard", guards=[viewer])
 async def dashboard(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
                     staff_user: NamedDependency[StaffUser], staff_tx: NamedDependency[Conn],
                     locale: NamedDependency[str]) -> Template:
+    """The agenda: a list of what is coming (paged), a day of every doctor, or one doctor's
+    week. Showing patients' names is a read the audit log records."""
     filters = parse(agenda.Filters, request.query_params)
+    try:
+        flash = parse(Flash, request.query_params)
+    except Invalid:
+        flash = Flash()
     doctors = await agenda.list_doctors(staff_tx)
     if filters.doctor is not None and all(d.id != filters.doctor for d in doctors):
         raise Invalid({"doctor": "invalid_doctor"})
-    rows = await agenda.appointments(staff_tx, clinic.zone, filters)
+    now = datetime.now(UTC)
+    rows, table = None, None
+    if filters.kind == "list":
+        rows = await agenda.appointments(staff_tx, clinic.zone, filters)
+        names = rows.names_patients
+    else:
+        table = await timetable.load(staff_tx, clinic, doctors, filters,
+                                     now.astimezone(clinic.zone).date())
+        names = table.names_patients
+    if names:
+        await agenda.record_read(staff_tx, f"agenda {filters.describe()}")
+    today = now.astimezone(clinic.zone).date()
+    step = timedelta(days=7 if filters.kind == "week" else 1)
     response = page(request, "pages/staff_dashboard.html", locale, clinic=clinic, staff=staff_user,
-                    doctors=doctors, filters=filters, page_=rows)
+                    doctors=doctors, filters=filters, page_=rows, table=table, now=now,
+                    today=today, earlier=(filters.on or today) - step,
+                    later=(filters.on or today) + step, done=flash.done,
+                    may_write=staff_user.may(Role.RECEPTION))
     response.headers.update(PRIVATE)
     return response
 

@@ -31,6 +31,7 @@ from dentbook.live.hub import KEEPALIVE, Live
 from dentbook.live.topics import BookingTopic, CalendarTopic, StaffTopic
 from dentbook.protocol import DentbookProtocol
 from dentbook.settings import Settings
+from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic
 from dentbook.web.clients import client_address
 from dentbook.web.guards import viewer
@@ -208,13 +209,15 @@ async def booking_events(request: Request[Any, Any, Any], live: NamedDependency[
 
 @get("/staff/events", name="staff_events", guards=[viewer], opt={"stream": True})
 async def staff_events(request: Request[Any, Any, Any], live: NamedDependency[Live],
-                       clinic: NamedDependency[Clinic], staff_tx: NamedDependency[Conn],
+                       clinic: NamedDependency[Clinic], staff_user: NamedDependency[StaffUser],
+                       staff_tx: NamedDependency[Conn],
                        locale: NamedDependency[str]) -> EventStream:
     filters = parse(agenda.Filters, request.query_params)
     if filters.doctor is not None and all(
             d.id != filters.doctor for d in await agenda.list_doctors(staff_tx)):
         raise Invalid({"doctor": "invalid_doctor"})
-    topic = StaffTopic(clinic.slug, clinic.id, filters, locale)
+    topic = StaffTopic(clinic.slug, clinic.id, filters, locale,
+                       staff_user.may(staff.Role.RECEPTION))
     return EventStream(live, topic, lambda: live.render.appointments(topic),
                        client_address(request), STAFF_STREAM_SECONDS,
                        tag=staff.stream_key(request.cookies.get(staff.COOKIE)))

@@ -1,0 +1,80 @@
+"""The audit log page and its CSV export (§9), for every signed-in role.
+
+The page names no patient (visits by reference and id), so reading it is not itself a read
+of patients' data. The export streams the whole filtered log with Litestar's `Stream`, in
+batches read after the handler has returned (each in its own staff transaction).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Router, get
+from litestar.di import NamedDependency
+from litestar.response import Stream, Template
+
+from dentbook import agenda, audit
+from dentbook.db import Conn
+from dentbook.forms import parse
+from dentbook.staff import StaffUser
+from dentbook.tenancy import Clinic, ClinicDb
+from dentbook.web.guards import viewer
+from dentbook.web.messages import N_
+from dentbook.web.render import page
+
+PRIVATE = {"Cache-Control": "no-store"}
+
+ACTIONS = {
+    "created": N_("Booked"), "block": N_("Time blocked"), "status": N_("Status changed"),
+    "moved": N_("Moved"), "attendance": N_("Attendance"), "read": N_("Read patients' data"),
+}
+ACTORS = {"patient": N_("Patient"), "stripe": N_("Stripe"), "system": N_("System"),
+          "staff": N_("Staff")}
+# What the SQL functions record as the reason of a change.
+DETAILS = {
+    "held": N_("held online"), "hold lapsed": N_("hold lapsed"),
+    "booked by phone": N_("booked by phone"), "time blocked": N_("time blocked"),
+    "block removed": N_("block removed"), "moved by the clinic": N_("moved by the clinic"),
+    "cancelled by the clinic": N_("cancelled by the clinic"),
+    "cancelled by the patient": N_("cancelled by the patient"),
+    "moved by the patient": N_("moved by the patient"),
+    "marked arrived": N_("marked arrived"), "marked no-show": N_("marked no-show"),
+    "marked completed": N_("marked completed"),
+}
+FIELDS = {"status": N_("Status"), "start": N_("Start"), "end": N_("End"),
+          "doctor": N_("Doctor"), "attendance": N_("Attendance")}
+
+
+@get("/audit", name="staff_audit", guards=[viewer])
+async def audit_page(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
+                     clinic_db: NamedDependency[ClinicDb], staff_user: NamedDependency[StaffUser],
+                     staff_tx: NamedDependency[Conn],
+                     locale: NamedDependency[str]) -> Template | Stream:
+    filters = parse(audit.AuditFilters, request.query_params)
+    if filters.format == "csv":
+        return _export(clinic, clinic_db, staff_user, filters)
+    response = page(request, "pages/staff_audit.html", locale, clinic=clinic, staff=staff_user,
+                    filters=filters, page_=await audit.entries(staff_tx, filters),
+                    accounts=await audit.accounts(staff_tx),
+                    doctors={str(d.id): d.name for d in await agenda.list_doctors(staff_tx)},
+                    actions=ACTIONS, actors=ACTORS, details=DETAILS, field_names=FIELDS)
+    response.headers.update(PRIVATE)
+    return response
+
+
+@get("/audit.csv", name="staff_audit_csv", guards=[viewer])
+async def audit_csv(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
+                    clinic_db: NamedDependency[ClinicDb],
+                    staff_user: NamedDependency[StaffUser]) -> Stream:
+    return _export(clinic, clinic_db, staff_user, parse(audit.AuditFilters, request.query_params))
+
+
+def _export(clinic: Clinic, clinic_db: ClinicDb, user: StaffUser,
+            filters: audit.AuditFilters) -> Stream:
+    return Stream(audit.csv_lines(clinic_db, user.id, filters),
+                  media_type="text/csv; charset=utf-8",
+                  headers={**PRIVATE, "Content-Disposition":
+                           f'attachment; filename="audit-{clinic.slug}.csv"'})
+
+
+ROUTER = Router(path="/staff", route_handlers=[audit_page, audit_csv])
