@@ -18,12 +18,15 @@ create function dentbook.public_clinics()
 as $$ select slug, name from tenants order by name $$;
 grant execute on function dentbook.public_clinics() to dentbook_anon, dentbook_staff, dentbook_service;
 
+-- A clinic and what its public page shows: address, phone, e-mail and cancellation policy.
 create function dentbook.public_clinic(p_slug text)
     returns table (id uuid, slug text, name text, time_zone text, default_locale text,
-                   currency text, slot_step_minutes integer)
+                   currency text, slot_step_minutes integer, address text, phone text,
+                   email text, cancel_window_hours integer, late_refund_percent integer)
     language sql stable security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
-    select id, slug, name, time_zone, default_locale, currency, slot_step_minutes
+    select id, slug, name, time_zone, default_locale, currency, slot_step_minutes, address,
+           phone, email, cancel_window_hours, late_refund_percent
     from tenants where slug = p_slug
 $$;
 grant execute on function dentbook.public_clinic(text) to dentbook_anon, dentbook_staff, dentbook_service;

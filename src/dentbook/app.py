@@ -30,7 +30,10 @@ from dentbook.settings import Settings, load_settings
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb, Clinics
 from dentbook.web import bookings, deps, devmail, errors, health, public, streams, webhooks
+from dentbook.web import feeds as feed_pages
+from dentbook.web import invites
 from dentbook.web import staff as staff_pages
+from dentbook.web.settings import ROUTER as SETTINGS_ROUTER
 from dentbook.web.render import attach, make_environment
 from dentbook.web.streams import Streams
 
@@ -87,6 +90,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             bookings.booking_release, bookings.booking_resume,
             streams.calendar_events, streams.booking_events, streams.staff_events,
             staff_pages.ROUTER,
+            SETTINGS_ROUTER, invites.invite_page, invites.set_password, feed_pages.doctor_feed,
         ],
         dependencies=deps.CLINIC,
     )

@@ -51,6 +51,7 @@ STEPS = (
     Step("service-booking.sql", repeatable=True),
     Step("service-visits.sql", repeatable=True),
     Step("service-payments.sql", repeatable=True),
+    Step("staff-admin.sql", repeatable=True),
     Step("service-signin.sql", repeatable=True),
     Step("worker.sql", repeatable=True),
     Step("triggers.sql", repeatable=True),

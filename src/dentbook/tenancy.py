@@ -42,6 +42,13 @@ class Clinic:
     default_locale: str
     currency: str
     slot_step_minutes: int
+    # The clinic's details and policy, as its admin set them (shown on its public page;
+    # the e-mail is the calendar entries' organizer and the messages' Reply-To).
+    address: str = ""
+    phone: str = ""
+    email: str = ""
+    cancel_window_hours: int = 24
+    late_refund_percent: int = 0
 
     @cached_property
     def zone(self) -> ZoneInfo:
