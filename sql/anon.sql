@@ -18,7 +18,6 @@ create function dentbook.public_clinics()
 as $$ select slug, name from tenants order by name $$;
 grant execute on function dentbook.public_clinics() to dentbook_anon, dentbook_staff, dentbook_service;
 
--- A clinic and what its public page shows: address, phone, e-mail and cancellation policy.
 create function dentbook.public_clinic(p_slug text)
     returns table (id uuid, slug text, name text, time_zone text, default_locale text,
                    currency text, slot_step_minutes integer, address text, phone text,
@@ -84,12 +83,13 @@ create function dentbook.public_booking(p_booking uuid)
                    starts_at timestamptz, ends_at timestamptz, status text,
                    hold_lapsed boolean, payment_processing boolean, paid_after_expiry boolean,
                    amount_minor integer, currency text, stripe_session_id text,
-                   hold_expires_at timestamptz)
+                   hold_expires_at timestamptz, reference text)
     language sql stable security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
     select b.id, d.name, v.name_pl, v.name_en, lower(b.during), upper(b.during), b.status,
            b.status = 'pending' and b.hold_expires_at <= now(), b.payment_processing,
-           b.paid_after_expiry, b.amount_minor, b.currency, b.stripe_session_id, b.hold_expires_at
+           b.paid_after_expiry, b.amount_minor, b.currency, b.stripe_session_id, b.hold_expires_at,
+           b.reference
     from bookings b
     join doctors d on d.tenant_id = b.tenant_id and d.id = b.doctor_id
     join visit_types v on v.tenant_id = b.tenant_id and v.id = b.visit_type_id

@@ -40,7 +40,7 @@ create table dentbook.refunds (
 -- Work to do after a commit, at a time, exactly once across processes: refunds now, later
 -- e-mails, reminders and retention. Written in the transaction that causes it (a rolled
 -- back change leaves no job), claimed with FOR UPDATE SKIP LOCKED for a lease, retried with
--- back-off, given up after max_attempts with the last error kept.
+-- back-off, given up after the configured attempts with the last error kept.
 create table dentbook.jobs (
     tenant_id uuid not null references dentbook.tenants (id),
     id bigint generated always as identity,
@@ -49,7 +49,6 @@ create table dentbook.jobs (
     due_at timestamptz not null default now(),
     state text not null default 'due' check (state in ('due', 'done', 'failed')),
     attempts integer not null default 0,
-    max_attempts integer not null default 10 check (max_attempts > 0),
     -- A claim: the worker that holds it until locked_until (then anyone may take it again).
     claim uuid,
     locked_until timestamptz,

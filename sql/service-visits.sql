@@ -10,7 +10,7 @@ drop function if exists dentbook.require_role, dentbook.enqueue_message,
     dentbook.schedule_reminders, dentbook.cancel_reminders, dentbook.owe_refund,
     dentbook.policy_refund, dentbook.add_visit_link, dentbook.visit_by_link,
     dentbook.cancel_by_link, dentbook.reschedule_by_link, dentbook.message_to_send,
-    dentbook.message_sent, dentbook.new_reference cascade;
+    dentbook.message_sent, dentbook.new_reference, dentbook.visit_details cascade;
 
 -- The signed-in account of this transaction (app.staff_id), if it is active and its role
 -- is at least p_min ('viewer' < 'reception' < 'admin'); otherwise SQLSTATE DBK40. The web
@@ -292,5 +292,28 @@ as $$
     select exists (select from u)
 $$;
 grant execute on function dentbook.message_sent(bigint, text, text) to dentbook_service;
+
+-- Everything a message (or the calendar file) about a visit says, as it is now.
+create function dentbook.visit_details(p_booking uuid)
+    returns table (id uuid, slug text, reference text, clinic_name text, clinic_address text,
+                   clinic_phone text, clinic_email text, time_zone text, doctor_name text,
+                   starts_at timestamptz, ends_at timestamptz, status text, deposit_minor integer,
+                   refund_minor integer, refund_reason text, currency text, patient_name text,
+                   patient_email text, locale text, cancel_window_hours integer,
+                   late_refund_percent integer, sequence integer, cancelled_by text)
+    language sql stable security definer set search_path = dentbook, pg_catalog, pg_temp
+as $$
+    select b.id, t.slug, b.reference, t.name, t.address, t.phone, t.email, t.time_zone, d.name,
+           lower(b.during), upper(b.during), b.status,
+           case when b.stripe_payment_intent_id is not null then b.amount_minor else 0 end,
+           coalesce(r.amount_minor, 0), r.reason, b.currency, b.patient_name, b.patient_email,
+           b.locale, t.cancel_window_hours, t.late_refund_percent, b.sequence, b.cancelled_by
+    from bookings b
+    join tenants t on t.id = b.tenant_id
+    join doctors d on d.tenant_id = b.tenant_id and d.id = b.doctor_id
+    left join refunds r on r.tenant_id = b.tenant_id and r.booking_id = b.id
+    where b.id = p_booking and b.kind = 'visit'
+$$;
+grant execute on function dentbook.visit_details(uuid) to dentbook_service;
 
 revoke execute on all functions in schema dentbook from public;

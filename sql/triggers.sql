@@ -88,18 +88,41 @@ drop trigger if exists bookings_notify on dentbook.bookings;
 create trigger bookings_notify after insert or update on dentbook.bookings
     for each row execute function dentbook.notify_booking();
 
--- A clinic's details changed: every process forgets what it knew of it (dentbook.tenancy).
+-- A clinic's details or setup changed (its row, doctors, visit types, hours, days off):
+-- every process forgets what it kept of it (dentbook.tenancy, dentbook.live.grids). The
+-- payload is the clinic's id; one per clinic and transaction (NOTIFY folds duplicates).
 create or replace function dentbook.notify_clinic() returns trigger
     language plpgsql security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
+declare
+    r record;
+    v_tenant uuid;
 begin
-    perform pg_notify('dentbook_clinics', old.slug);
+    if tg_op = 'DELETE' then r := old; else r := new; end if;
+    if tg_table_name = 'tenants' then
+        v_tenant := r.id;
+    else
+        v_tenant := r.tenant_id;
+    end if;
+    perform pg_notify('dentbook_clinics', v_tenant::text);
     return null;
 end
 $$;
 
 drop trigger if exists tenants_notify on dentbook.tenants;
 create trigger tenants_notify after update or delete on dentbook.tenants
+    for each row execute function dentbook.notify_clinic();
+drop trigger if exists doctors_notify on dentbook.doctors;
+create trigger doctors_notify after insert or update or delete on dentbook.doctors
+    for each row execute function dentbook.notify_clinic();
+drop trigger if exists visit_types_notify on dentbook.visit_types;
+create trigger visit_types_notify after insert or update or delete on dentbook.visit_types
+    for each row execute function dentbook.notify_clinic();
+drop trigger if exists working_hours_notify on dentbook.working_hours;
+create trigger working_hours_notify after insert or update or delete on dentbook.working_hours
+    for each row execute function dentbook.notify_clinic();
+drop trigger if exists days_off_notify on dentbook.days_off;
+create trigger days_off_notify after insert or update or delete on dentbook.days_off
     for each row execute function dentbook.notify_clinic();
 
 -- A job was written: wake the job runners (NOTIFY is sent on commit, and folded into one

@@ -12,7 +12,8 @@ drop function if exists dentbook.claim_jobs, dentbook.claim_job, dentbook.finish
 -- Claim up to p_limit due jobs for p_lease: rows another worker holds are skipped, not
 -- waited for, so several processes never take the same job.
 create function dentbook.claim_jobs(p_claim uuid, p_limit integer, p_lease interval)
-    returns table (tenant_id uuid, id bigint, kind text, booking_id uuid, attempts integer)
+    returns table (tenant_id uuid, id bigint, kind text, booking_id uuid, ref bigint,
+                   attempts integer)
     language sql volatile set search_path = dentbook, pg_catalog, pg_temp
 as $$
     update jobs j set claim = p_claim, locked_until = now() + p_lease, attempts = j.attempts + 1
@@ -22,13 +23,14 @@ as $$
           order by x.due_at limit p_limit
           for update skip locked) c
     where j.tenant_id = c.tenant_id and j.id = c.id
-    returning j.tenant_id, j.id, j.kind, j.booking_id, j.attempts
+    returning j.tenant_id, j.id, j.kind, j.booking_id, j.ref, j.attempts
 $$;
 grant execute on function dentbook.claim_jobs(uuid, integer, interval) to dentbook_worker;
 
 -- Claim one job by id (the process that committed it runs it at once), if it is free.
 create function dentbook.claim_job(p_tenant uuid, p_id bigint, p_claim uuid, p_lease interval)
-    returns table (tenant_id uuid, id bigint, kind text, booking_id uuid, attempts integer)
+    returns table (tenant_id uuid, id bigint, kind text, booking_id uuid, ref bigint,
+                   attempts integer)
     language sql volatile set search_path = dentbook, pg_catalog, pg_temp
 as $$
     update jobs j set claim = p_claim, locked_until = now() + p_lease, attempts = j.attempts + 1
@@ -37,7 +39,7 @@ as $$
             and (x.locked_until is null or x.locked_until <= now())
           for update skip locked) c
     where j.tenant_id = c.tenant_id and j.id = c.id
-    returning j.tenant_id, j.id, j.kind, j.booking_id, j.attempts
+    returning j.tenant_id, j.id, j.kind, j.booking_id, j.ref, j.attempts
 $$;
 grant execute on function dentbook.claim_job(uuid, bigint, uuid, interval) to dentbook_worker;
 
@@ -55,22 +57,22 @@ $$;
 grant execute on function dentbook.finish_job(uuid, bigint, uuid) to dentbook_worker;
 
 -- Failed this time: due again after p_backoff, or given up (state 'failed', kept with its
--- last error for the staff audit) once it has had its attempts or when p_give_up says it
+-- last error for the staff audit) once it has had p_max_attempts or when p_give_up says it
 -- can never succeed.
 create function dentbook.retry_job(p_tenant uuid, p_id bigint, p_claim uuid, p_error text,
-                                   p_backoff interval, p_give_up boolean)
+                                   p_backoff interval, p_give_up boolean, p_max_attempts integer)
     returns text
     language sql volatile set search_path = dentbook, pg_catalog, pg_temp
 as $$
     update jobs set
-        state = case when p_give_up or attempts >= max_attempts then 'failed' else 'due' end,
+        state = case when p_give_up or attempts >= p_max_attempts then 'failed' else 'due' end,
         due_at = now() + p_backoff, claim = null, locked_until = null,
         last_error = left(p_error, 2000),
-        finished_at = case when p_give_up or attempts >= max_attempts then now() end
+        finished_at = case when p_give_up or attempts >= p_max_attempts then now() end
     where tenant_id = p_tenant and id = p_id and claim = p_claim
     returning state
 $$;
-grant execute on function dentbook.retry_job(uuid, bigint, uuid, text, interval, boolean)
+grant execute on function dentbook.retry_job(uuid, bigint, uuid, text, interval, boolean, integer)
     to dentbook_worker;
 
 -- When the next job falls due (or a lapsed claim can be taken again), for the worker's sleep.

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from dentbook.embedded import EmbeddedPostgres, default_data_dir
+from dentbook.mail.sink import MailSink
 from helpers import (
     STRIPE_KEY,
     WEBHOOK_SECRET,
@@ -67,12 +68,21 @@ def clinic(make_clinic) -> ClinicData:
 
 
 @pytest.fixture(scope="session")
-def stripe_local_and_server(pg: Pg) -> Iterator[tuple[LocalStripe, Server]]:
+def mail_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailSink]:
+    """The local mail sink the suite's server sends every e-mail to, on a real socket."""
+    sink = MailSink(tmp_path_factory.mktemp("mail")).start_thread()
+    yield sink
+    sink.stop_thread()
+
+
+@pytest.fixture(scope="session")
+def stripe_local_and_server(pg: Pg, mail_sink: MailSink) -> Iterator[tuple[LocalStripe, Server]]:
     app_port, stripe_port = free_port(), free_port()
     local = LocalStripe(stripe_port, f"http://127.0.0.1:{app_port}/webhooks/stripe").start()
     app = Server(app_settings(pg, port=app_port, stripe_secret_key=STRIPE_KEY,
-                              stripe_webhook_secret=WEBHOOK_SECRET,
-                              stripe_api_base=local.url)).start()
+                              stripe_webhook_secret=WEBHOOK_SECRET, stripe_api_base=local.url,
+                              smtp_url=mail_sink.url, mail_sink_dir=str(mail_sink.directory),
+                              job_retry_seconds=1)).start()
     yield local, app
     app.stop()
     local.stop()

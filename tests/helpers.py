@@ -252,12 +252,13 @@ class AppProcess:
     """The app in its own uvicorn process on a free port (so it can be killed), reading its
     settings from the environment as in production."""
 
-    def __init__(self, database_url: str, stripe_api_base: str) -> None:
+    def __init__(self, database_url: str, stripe_api_base: str,
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "DATABASE_URL": database_url, "DENTBOOK_SECRET_KEY": "test-secret",
                     "STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-                    "STRIPE_API_BASE": stripe_api_base}
+                    "STRIPE_API_BASE": stripe_api_base, **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> AppProcess:

@@ -32,7 +32,7 @@ def _transition(after: date, forward: bool) -> date:
 TODAY = datetime.now(UTC).date()
 SPRING = _transition(TODAY, forward=True)
 AUTUMN = _transition(TODAY, forward=False)
-CLINIC = Clinic(uuid.uuid4(), "x", "X", "Europe/Warsaw", "pl", "pln", 30)
+CLINIC = Clinic(uuid.uuid4(), "x", "X", "Europe/Warsaw", "pl", "pln", 30, "", "", "", 24, 0)
 
 
 def _visit(minutes: int) -> VisitType:

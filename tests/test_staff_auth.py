@@ -121,7 +121,7 @@ def test_both_forms_refuse_a_missing_or_wrong_csrf_token(client, pg, clinic):
         assert r.status_code == 403 and 'data-error="csrf"' in r.text
         r = client.post(f"/{clinic.slug}/staff/login",
                         data={"email": email, "password": PASSWORD, **data})
-        assert r.status_code == 403 and 'data-error="csrf"' in r.text
+        assert r.status_code == 403 and 'data-error="form_expired"' in r.text
     # Nothing changed: the session is the same one and still valid, no new one started.
     assert sessions(pg, clinic) == [digest(token)]
     assert _dashboard(client, clinic.slug).status_code == 200

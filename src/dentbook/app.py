@@ -6,8 +6,10 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
+from uuid import UUID
 
 import stripe
 from litestar import Litestar, Router
@@ -22,14 +24,16 @@ from litestar.types import Message, Scope
 from dentbook import jobs, logs, payments, tenancy
 from dentbook.agenda import Filters
 from dentbook.db import Conn, Database
+from dentbook.live.grids import Grids
 from dentbook.live.hub import Live
 from dentbook.mail.inbox import MailInbox
+from dentbook.outbox import Outbox
 from dentbook.payments import make_client
 from dentbook.resources import STATIC_DIR
 from dentbook.settings import Settings, load_settings
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb, Clinics
-from dentbook.web import bookings, deps, devmail, errors, health, public, streams, webhooks
+from dentbook.web import bookings, deps, devmail, errors, health, public, streams, visits, webhooks
 from dentbook.web import feeds as feed_pages
 from dentbook.web import invites
 from dentbook.web import staff as staff_pages
@@ -53,9 +57,22 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     # The dev inbox shows what the local mail sink caught; never with a real mail server.
     inbox = MailInbox(Path(settings.mail_sink_dir)) if settings.mail_sink_dir else None
     stripe_client = make_client(settings)
-    runner = jobs.Runner(database, {"refund": partial(payments.refund_job, database, stripe_client)})
-    live = Live(database, clinics, settings, env, settings.database_url,
-                {jobs.CHANNEL: runner.wake, tenancy.CHANNEL: clinics.forget})
+    runner = jobs.Runner(database, {"refund": partial(payments.refund_job, database, stripe_client)},
+                         backoff=timedelta(seconds=settings.job_retry_seconds),
+                         attempts=settings.job_attempts)
+    grids = Grids(database, settings, env)
+
+    def clinic_changed(payload: str) -> None:
+        """A clinic's details or setup changed ("": after a gap, anything may have)."""
+        try:
+            tenant = UUID(payload) if payload else None
+        except ValueError:
+            return
+        clinics.forget(tenant)
+        grids.clinic_changed(tenant)
+
+    live = Live(database, clinics, grids, settings, env, settings.database_url,
+                {jobs.CHANNEL: runner.wake, tenancy.CHANNEL: clinic_changed})
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -88,6 +105,8 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             public.clinic_page, public.slots_fragment,
             bookings.book, bookings.booking_return, bookings.booking_cancelled,
             bookings.booking_release, bookings.booking_resume,
+            visits.visit_page, visits.visit_cancel, visits.visit_reschedule,
+            visits.visit_reschedule_submit, visits.visit_ics,
             streams.calendar_events, streams.booking_events, streams.staff_events,
             staff_pages.ROUTER,
             SETTINGS_ROUTER, invites.invite_page, invites.set_password, feed_pages.doctor_feed,
@@ -105,6 +124,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         dependencies={
             "db": Provide(lambda: database, sync_to_thread=False),
             "clinics": Provide(lambda: clinics, sync_to_thread=False),
+            "grids": Provide(lambda: grids, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "stripe_client": Provide(lambda: stripe_client, sync_to_thread=False),
             "live": Provide(lambda: live, sync_to_thread=False),
@@ -114,7 +134,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
                              "StripeClient": stripe.StripeClient, "Clinic": Clinic,
                              "ClinicDb": ClinicDb, "Clinics": Clinics, "Conn": Conn,
                              "StaffUser": StaffUser, "Filters": Filters,
-                             "MailInbox": MailInbox},
+                             "MailInbox": MailInbox, "Grids": Grids},
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),
         csrf_config=CSRFConfig(
             secret=settings.secret_key or secrets.token_urlsafe(32),
@@ -133,7 +153,14 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         openapi_config=None,
         logging_config=None,  # ours: JSON lines (dentbook.logs)
     )
-    attach(app, env)
+    routes = attach(app, env)
+
+    def links(slug: str, token: str) -> tuple[str, str]:
+        """A clinic's booking page and a patient's visit page, as e-mails link to them."""
+        return (settings.base_url + routes("clinic", slug=slug),
+                settings.base_url + routes("visit_page", slug=slug, token=token))
+
+    runner.handlers["email"] = Outbox(database, settings, links).send_job
     return app
 
 

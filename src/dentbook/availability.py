@@ -16,10 +16,8 @@ from zoneinfo import ZoneInfo
 
 from psycopg.rows import class_row
 
-from dentbook.booking import OwnHold, own_holds
 from dentbook.db import Conn
 from dentbook.errors import NotFound
-from dentbook.settings import Settings
 from dentbook.tenancy import Clinic, Doctor, VisitType, list_doctors, list_visit_types
 
 
@@ -190,29 +188,3 @@ def _pick(items: list[T], wanted: UUID | None) -> T | None:
         if item.id == wanted:
             return item
     raise NotFound(str(wanted))
-
-
-@dataclass(frozen=True)
-class ClinicView:
-    """Everything the clinic page shows: the calendar, the slot asked for (if it is one of
-    the week's), and this browser's own unpaid holds."""
-
-    calendar: Calendar
-    start: datetime | None
-    chosen: Slot | None
-    own_holds: list[OwnHold]
-
-
-async def clinic_view(conn: Conn, clinic: Clinic, settings: Settings, doctor: UUID | None,
-                      visit: UUID | None, week: date | None, start: datetime | None,
-                      holder: bytes | None) -> ClinicView:
-    """Read the clinic page's data (anonymous level, clinic entered)."""
-    if week is None and start is not None:
-        week = start.astimezone(clinic.zone).date()
-    cal = await load_calendar(conn, clinic, doctor, visit, week, datetime.now(UTC),
-                              timedelta(minutes=settings.min_notice_minutes),
-                              settings.max_weeks_ahead)
-    chosen = None
-    if start is not None and cal.week is not None:
-        chosen = next((s for d in cal.week.days for s in d.slots if s.start == start), None)
-    return ClinicView(cal, start, chosen, await own_holds(conn, holder))

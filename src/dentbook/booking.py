@@ -67,6 +67,7 @@ class BookingView:
     currency: str
     stripe_session_id: str | None
     hold_expires_at: datetime
+    reference: str | None
 
     @property
     def held(self) -> bool:

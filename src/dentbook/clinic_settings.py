@@ -107,7 +107,7 @@ async def set_policy(clinic_db: ClinicDb, clinics: Clinics, staff: UUID, form: P
             refused_as(conn, checked={"reminder_hours": "invalid_reminder_hours"}):
         await conn.execute(SET_POLICY, (form.cancel_window_hours, form.late_refund_percent,
                                         reminders))
-    clinics.forget(clinic_db.clinic.slug)
+    clinics.forget(clinic_db.clinic.id)
 
 
 async def set_details(clinic_db: ClinicDb, clinics: Clinics, staff: UUID, form: ClinicForm) -> None:
@@ -118,4 +118,4 @@ async def set_details(clinic_db: ClinicDb, clinics: Clinics, staff: UUID, form: 
             refused_as(conn, checked={"time_zone": "invalid_time_zone"}):
         await conn.execute(SET_CLINIC, (form.clinic_name, form.address, form.phone, form.email.lower(),
                                         form.time_zone, form.default_locale))
-    clinics.forget(clinic_db.clinic.slug)
+    clinics.forget(clinic_db.clinic.id)

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "dentbook_jobs"
 CLAIM = "select * from dentbook.claim_jobs(%s, %s, %s)"
 FINISH = "select dentbook.finish_job(%s, %s, %s)"
-RETRY = "select dentbook.retry_job(%s, %s, %s, %s, %s, %s)"
+RETRY = "select dentbook.retry_job(%s, %s, %s, %s, %s, %s, %s)"
 NEXT = "select dentbook.next_job_at()"
 
 
@@ -42,6 +42,7 @@ class Job:
     id: int
     kind: str
     booking_id: UUID | None
+    ref: int | None  # what the job is about beyond its booking (an e-mail: its message)
     attempts: int
 
 
@@ -58,11 +59,11 @@ class Runner:
     def __init__(self, db: Database, handlers: Mapping[str, Handler], *,
                  lease: timedelta = timedelta(minutes=5), batch: int = 20,
                  backoff: timedelta = timedelta(seconds=30),
-                 max_backoff: timedelta = timedelta(hours=6),
+                 max_backoff: timedelta = timedelta(hours=6), attempts: int = 10,
                  longest_sleep: float = 900.0) -> None:
         self.db, self.handlers = db, dict(handlers)
         self.lease, self.batch = lease, batch
-        self.backoff, self.max_backoff = backoff, max_backoff
+        self.backoff, self.max_backoff, self.attempts = backoff, max_backoff, attempts
         # A missed NOTIFY (listener down) costs at most this long a delay.
         self.longest_sleep = longest_sleep
         self.claim = uuid.uuid4()  # this process's claims
@@ -132,8 +133,8 @@ class Runner:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         delay = min(self.backoff * 2 ** (job.attempts - 1), self.max_backoff)
         async with self.db.transaction(Level.WORKER) as conn:
-            row = await (await conn.execute(RETRY, (job.tenant_id, job.id, self.claim, error,
-                                                    delay, isinstance(exc, GiveUp)))).fetchone()
+            row = await (await conn.execute(RETRY, (job.tenant_id, job.id, self.claim, error, delay,
+                                                    isinstance(exc, GiveUp), self.attempts))).fetchone()
         state = row[0] if row else None
         log.warning("job %s (%s) failed, now %s: %s", job.id, job.kind, state, error,
                     extra={"job": job.id, "kind": job.kind, "attempt": job.attempts})

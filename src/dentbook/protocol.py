@@ -7,6 +7,10 @@ IPPROTO_TCP, leaves Nagle on: a response body written after its headers then wai
 client's delayed ACK, ~40 ms on Linux, on every keep-alive request and SSE message
 (uvicorn issue #3149).
 
+Streams: a request's ASGI scope carries this protocol under `extensions["dentbook.http"]`,
+so a live stream can write pre-framed chunks straight to the transport and be told when
+the connection is lost (`on_lost`) without a coroutine of its own watching for it.
+
 Read deadline: uvicorn closes idle keep-alive connections but has no limit on how long a
 request's head and body may take to arrive, so a slowloris (a few bytes a minute on many
 connections) holds file descriptors until the server can accept nothing. Here a request
@@ -19,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
+from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -29,6 +35,7 @@ READ_TIMEOUT_SECONDS = 15.0
 class DentbookProtocol(H11Protocol):
     read_timeout = READ_TIMEOUT_SECONDS
     _deadline: asyncio.TimerHandle | None = None
+    on_lost: Callable[[], None] | None = None  # a stream's: the connection went away
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         sock = transport.get_extra_info("socket")
@@ -39,6 +46,11 @@ class DentbookProtocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        if self.cycle is not None:
+            # The request's task has been made but not run yet: its scope can still say who
+            # serves it.
+            extensions: dict[str, Any] = self.cycle.scope.setdefault("extensions", {})
+            extensions["dentbook.http"] = self
         if self._reading():
             self._arm()
         else:
@@ -52,6 +64,8 @@ class DentbookProtocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+        if self.on_lost is not None:
+            self.on_lost()
 
     def _reading(self) -> bool:
         """Part of a request has arrived and the rest has not."""

@@ -66,6 +66,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The sender of every message (the clinic's name is shown with it) and the domain of
     # the Message-IDs; replies go to the clinic's own address.
     mail_from: str = "no-reply@dentbook.localhost"
+    # Jobs (e-mails, refunds) that fail are tried again after this many seconds, doubling
+    # each time (at most 6 hours apart), and given up after job_attempts tries.
+    job_retry_seconds: float = 30.0
+    job_attempts: int = 10
 
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
@@ -84,7 +88,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                      "max_streams", "max_streams_per_client"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"DENTBOOK_{name.upper()} must not be negative")
-        for name in ("staff_idle_minutes", "staff_session_hours", "staff_login_window_minutes",
+        if self.job_retry_seconds <= 0:
+            raise SettingsError("DENTBOOK_JOB_RETRY_SECONDS must be positive")
+        for name in ("job_attempts", "staff_idle_minutes", "staff_session_hours",
+                     "staff_login_window_minutes",
                      "staff_login_max_failures", "staff_login_max_failures_per_account",
                      "staff_login_max_failures_per_ip"):
             if getattr(self, name) < 1:

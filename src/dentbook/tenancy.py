@@ -24,7 +24,7 @@ from dentbook.db import Conn, Database, Level
 from dentbook.errors import NotFound
 
 T = TypeVar("T")
-CHANNEL = "dentbook_clinics"  # payload: the changed clinic's slug ("" after a gap: all)
+CHANNEL = "dentbook_clinics"  # payload: the changed clinic's id ("" after a gap: all)
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,11 @@ class Clinic:
     default_locale: str
     currency: str
     slot_step_minutes: int
-    # The clinic's details and policy, as its admin set them (shown on its public page;
-    # the e-mail is the calendar entries' organizer and the messages' Reply-To).
-    address: str = ""
-    phone: str = ""
-    email: str = ""
-    cancel_window_hours: int = 24
-    late_refund_percent: int = 0
+    address: str
+    phone: str
+    email: str
+    cancel_window_hours: int
+    late_refund_percent: int
 
     @cached_property
     def zone(self) -> ZoneInfo:
@@ -105,12 +103,12 @@ class Clinics:
             self._known.popitem(last=False)
         return found
 
-    def forget(self, slug: str = "") -> None:
-        """A clinic changed (or, with "", anything may have): read it again next time."""
-        if slug:
-            self._known.pop(slug, None)
-        else:
+    def forget(self, tenant: UUID | None = None) -> None:
+        """A clinic changed (or, with None, anything may have): read it again next time."""
+        if tenant is None:
             self._known.clear()
+        for slug in [s for s, c in self._known.items() if c.id == tenant]:
+            del self._known[slug]
 
     async def directory(self) -> list[ClinicSummary]:
         async with self.db.transaction(Level.ANON) as conn, \

@@ -101,6 +101,7 @@ class Load:
                 except (httpx.HTTPError, AttributeError):
                     time.sleep(0.2)  # started during the outage: try again
             mine = iter(self.own[n][1:])
+            first = True  # every worker asks for one slot first: one wins, the rest get 409
             while not self.stop.is_set():
                 try:
                     if rng.random() < 0.3:
@@ -108,7 +109,12 @@ class Load:
                             "doctor": str(self.doctor), "visit": str(self.visit)})
                         self.record("grid", r)
                         continue
-                    start = rng.choice(self.contested) if rng.random() < 0.25 else next(mine, None)
+                    if first:
+                        start, first = self.contested[0], False
+                    elif rng.random() < 0.25:
+                        start = rng.choice(self.contested)
+                    else:
+                        start = next(mine, None)
                     if start is None:
                         return
                     r = client.post(f"/{slug}/bookings", data=form(

@@ -4,9 +4,11 @@ A topic is what a group of streams watches (a calendar week, a dashboard, a book
 clients of one topic get the same bytes, so a message is built once per topic, never once
 per client. Topics are indexed by what changes reach them — (clinic, doctor) for calendars,
 the clinic for dashboards, the booking for its outcome — so a change touches only its own
-subscribers instead of scanning every topic. A client that falls behind by more than its
-queue holds is disconnected (it reconnects and is brought up to date), never silently
-left with a stale calendar.
+subscribers instead of scanning every topic. Where the server lets us (dentbook's own HTTP
+protocol, HTTP/1.1), a message is framed once and written straight to each client's
+connection; elsewhere each stream has a bounded queue and a coroutine. A client that falls
+behind is disconnected (it reconnects and is brought up to date), never silently left with
+a stale calendar.
 """
 
 from __future__ import annotations
@@ -28,15 +30,30 @@ class Topic(Protocol):
 
 
 class Subscriber:
-    """One SSE client: a bounded queue; `None` in it means "close the stream". `tag` names
-    what the stream depends on beyond its topic (a staff session), so it can be ended."""
+    """One SSE client. `tag` names what the stream depends on beyond its topic (a staff
+    session), so it can be ended. `offer` gets each message and its HTTP/1.1 chunk."""
 
-    def __init__(self, size: int = QUEUE_SIZE, tag: str | None = None) -> None:
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(size)
-        self.dropped = False
+    dropped = False
+
+    def __init__(self, tag: str | None = None) -> None:
         self.tag = tag
 
-    def offer(self, message: bytes) -> None:
+    def offer(self, message: bytes, chunk: bytes) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class QueueSubscriber(Subscriber):
+    """A stream served through the ASGI `send` by its own coroutine: a bounded queue;
+    `None` in it means "close the stream"."""
+
+    def __init__(self, size: int = QUEUE_SIZE, tag: str | None = None) -> None:
+        super().__init__(tag)
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(size)
+
+    def offer(self, message: bytes, chunk: bytes) -> None:
         if self.dropped:
             return
         try:
@@ -52,6 +69,57 @@ class Subscriber:
         self.queue.put_nowait(None)
 
 
+class DirectSubscriber(Subscriber):
+    """A stream written straight to its connection's transport: the same pre-framed chunk
+    for every client of a topic, no coroutine woken per client, no copy. Until `attach`
+    (its first message has gone out through ASGI) offered chunks wait in order. A client
+    whose unsent bytes pass `limit` is cut off: it reconnects and is brought up to date."""
+
+    def __init__(self, tag: str | None = None, limit: int = 256 * 1024) -> None:
+        super().__init__(tag)
+        self.limit = limit
+        self.transport: asyncio.WriteTransport | None = None
+        self._waiting: list[bytes] | None = []
+        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def attach(self, transport: asyncio.WriteTransport) -> None:
+        self.transport = transport
+        waiting, self._waiting = self._waiting or [], None
+        for chunk in waiting:
+            self._write(chunk)
+
+    def offer(self, message: bytes, chunk: bytes) -> None:
+        if self.ended.done():
+            return
+        if self._waiting is not None:
+            self._waiting.append(chunk)
+            if len(self._waiting) > QUEUE_SIZE:
+                self.dropped = True
+                self.close()
+            return
+        self._write(chunk)
+
+    def _write(self, chunk: bytes) -> None:
+        transport = self.transport
+        assert transport is not None
+        if transport.is_closing():
+            self.close()
+        elif transport.get_write_buffer_size() > self.limit:
+            self.dropped = True
+            transport.close()  # the protocol's connection_lost ends the stream
+        else:
+            transport.write(chunk)
+
+    def close(self) -> None:
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+
+def chunk_of(message: bytes) -> bytes:
+    """`message` as one HTTP/1.1 chunk (what h11 would write), made once for all clients."""
+    return b"%x\r\n%s\r\n" % (len(message), message)
+
+
 class Fanout:
     def __init__(self, queue_size: int = QUEUE_SIZE) -> None:
         self.queue_size = queue_size
@@ -65,8 +133,8 @@ class Fanout:
         self._sequence += 1
         return f"{self._boot}-{self._sequence}"
 
-    def subscribe(self, topic: Topic, tag: str | None = None) -> Subscriber:
-        sub = Subscriber(self.queue_size, tag)
+    def subscribe(self, topic: Topic, tag: str | None = None, direct: bool = False) -> Subscriber:
+        sub: Subscriber = DirectSubscriber(tag) if direct else QueueSubscriber(self.queue_size, tag)
         subs = self.topics.get(topic)
         if subs is None:
             subs = self.topics[topic] = set()
@@ -94,8 +162,17 @@ class Fanout:
         return list(self._index.get(key, ()))
 
     def publish(self, topic: Topic, message: bytes) -> None:
+        chunk = chunk_of(message)
         for sub in list(self.topics.get(topic, ())):
-            sub.offer(message)
+            sub.offer(message, chunk)
+
+    def keep_alive(self, message: bytes) -> None:
+        """One comment to every direct stream at once (queued streams send their own)."""
+        chunk = chunk_of(message)
+        for subs in self.topics.values():
+            for sub in list(subs):
+                if isinstance(sub, DirectSubscriber):
+                    sub.offer(message, chunk)
 
     def subscribers(self, topic: Topic) -> Iterator[Subscriber]:
         return iter(list(self.topics.get(topic, ())))

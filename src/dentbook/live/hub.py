@@ -17,6 +17,7 @@ from jinja2 import Environment
 from dentbook.db import Database
 from dentbook.live.changes import BOOKINGS, SESSIONS, Change, parse_session_end
 from dentbook.live.fanout import Fanout, booking_key, clinic_key, doctor_key
+from dentbook.live.grids import Grids
 from dentbook.live.listener import Handler, Listener
 from dentbook.live.render import Renderer
 from dentbook.live.topics import BookingTopic, CalendarTopic, StaffTopic
@@ -26,13 +27,15 @@ from dentbook.tenancy import Clinics
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 FRESH_SECONDS = 30.0  # how long a calendar's current state may be served to newcomers
+KEEPALIVE = b": keep-alive\n\n"
 
 
 class Live:
-    def __init__(self, db: Database, clinics: Clinics, settings: Settings, env: Environment,
-                 listen_url: str, others: Mapping[str, Handler]) -> None:
+    def __init__(self, db: Database, clinics: Clinics, grids: Grids, settings: Settings,
+                 env: Environment, listen_url: str, others: Mapping[str, Handler]) -> None:
         self.fanout = Fanout()
-        self.render = Renderer(db, clinics, settings, env, self.fanout.next_id)
+        self.grids = grids
+        self.render = Renderer(db, clinics, grids, settings, env, self.fanout.next_id)
         # Other channels served by this process's one listener; after a gap each is called
         # with "" (its notifications may have been missed).
         self.others = dict(others)
@@ -47,12 +50,23 @@ class Live:
         self._topics: dict[tuple[Any, ...], tuple[float, asyncio.Future[CalendarTopic]]] = {}
         self._current: dict[CalendarTopic, tuple[float, asyncio.Future[bytes]]] = {}
         self._timers: dict[tuple[UUID, datetime, datetime], asyncio.TimerHandle] = {}
+        self._keepalive: asyncio.TimerHandle | None = None
         self._pending: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.listener.start()
+        self._keepalive = asyncio.get_running_loop().call_later(self.keepalive_seconds,
+                                                                self._keep_alive)
+
+    def _keep_alive(self) -> None:
+        """One timer for every direct stream of the process (queued streams time their own)."""
+        self.fanout.keep_alive(KEEPALIVE)
+        self._keepalive = asyncio.get_running_loop().call_later(self.keepalive_seconds,
+                                                                self._keep_alive)
 
     async def stop(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -93,7 +107,8 @@ class Live:
         await self._deliver(change)
 
     async def on_change(self, change: Change) -> None:
-        # Cells computed before this change are stale for newcomers from now on.
+        # Grids and cells computed before this change are stale from now on.
+        self.grids.changed(change.tenant, change.doctor)
         for stale in [t for t in self._current if t.tenant == change.tenant
                       and t.doctor == change.doctor]:
             del self._current[stale]

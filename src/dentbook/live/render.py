@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from uuid import UUID
 
 from jinja2 import Environment
 
-from dentbook import agenda, booking
-from dentbook.availability import load_calendar
+from dentbook import agenda, visits
 from dentbook.db import Database, Level
 from dentbook.errors import NotFound
 from dentbook.live.changes import sse
+from dentbook.live.grids import Grids
 from dentbook.live.topics import BookingTopic, CalendarTopic, StaffTopic
 from dentbook.settings import Settings
 from dentbook.tenancy import Clinic, Clinics
@@ -34,19 +34,18 @@ class Cells:
 
 
 class Renderer:
-    def __init__(self, db: Database, clinics: Clinics, settings: Settings, env: Environment,
-                 next_id: Callable[[], str]) -> None:
-        self.db, self.clinics, self.settings, self.env = db, clinics, settings, env
+    def __init__(self, db: Database, clinics: Clinics, grids: Grids, settings: Settings,
+                 env: Environment, next_id: Callable[[], str]) -> None:
+        self.db, self.clinics, self.grids, self.settings, self.env = db, clinics, grids, settings, env
         self.next_id = next_id
 
     async def calendar(self, topic: CalendarTopic,
                        around: tuple[datetime, datetime] | None = None) -> Cells:
-        """The topic's slot cells (those overlapping `around`, or all), as one message."""
+        """The topic's slot cells (those overlapping `around`, or all), as one message, from
+        the same grid the pages show."""
         clinic = await self.clinics.get(topic.slug)
-        async with self.db.transaction(Level.ANON, topic.tenant) as conn:
-            cal = await load_calendar(
-                conn, clinic, topic.doctor, topic.visit, topic.monday, datetime.now(UTC),
-                timedelta(minutes=self.settings.min_notice_minutes), self.settings.max_weeks_ahead)
+        cal = (await self.grids.get(clinic, topic.doctor, topic.visit, topic.monday,
+                                    topic.locale)).calendar
         if cal.week is None:
             return Cells(None, ())
         slots = [s for d in cal.week.days for s in d.slots
@@ -54,16 +53,14 @@ class Renderer:
         if not slots and around is not None:
             return Cells(None, cal.week.holds)
         html = render_fragment(self.env, "fragments/slot_updates.html", topic.locale, cal=cal,
-                               clinic=clinic, slots=slots)
+                               clinic=clinic, slots=slots, mode=topic.mode)
         return Cells(sse(self.next_id(), html), cal.week.holds)
 
-    async def week_of(self, clinic: Clinic, doctor: UUID, visit: UUID | None,
-                      week: date | None) -> tuple[UUID, date]:
+    async def week_of(self, clinic: Clinic, doctor: UUID, visit: UUID | None, week: date | None,
+                      locale: str) -> tuple[UUID, date]:
         """The visit type and Monday a calendar stream asks for, as the page shows them
         (NotFound for a doctor or visit type that is not the clinic's)."""
-        async with self.db.transaction(Level.ANON, clinic.id) as conn:
-            cal = await load_calendar(conn, clinic, doctor, visit, week, datetime.now(UTC),
-                                      timedelta(0), self.settings.max_weeks_ahead)
+        cal = (await self.grids.get(clinic, doctor, visit, week, locale)).calendar
         if cal.visit is None or cal.week is None:
             raise NotFound("visit")
         return cal.visit.id, cal.week.monday
@@ -78,9 +75,11 @@ class Renderer:
         return sse(self.next_id(), html)
 
     async def outcome(self, topic: BookingTopic) -> bytes:
+        """The booking's outcome box; once confirmed it carries the patient's link, so it is
+        read at the service level (the link's row is made then)."""
         clinic = await self.clinics.get(topic.slug)
-        async with self.db.transaction(Level.ANON, topic.tenant) as conn:
-            view = await booking.view(conn, topic.booking)
+        async with self.db.transaction(Level.SERVICE, topic.tenant) as conn:
+            view, token = await visits.outcome(conn, self.settings.secret_key, topic.booking)
         html = render_fragment(self.env, "fragments/booking_outcome.html", topic.locale,
-                               clinic=clinic, booking=view, oob=True)
+                               clinic=clinic, booking=view, oob=True, visit_token=token)
         return sse(self.next_id(), html)

@@ -21,6 +21,7 @@ class CalendarTopic:
     visit: UUID
     monday: date
     locale: str
+    mode: str = "book"  # "book": cells link to the booking form; "move": reschedule buttons
 
     @property
     def keys(self) -> tuple[Hashable, ...]:

@@ -13,7 +13,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from dentbook import booking, payments
+from dentbook import booking, payments, visits
 from dentbook.db import Conn
 from dentbook.errors import (
     DomainError,
@@ -25,11 +25,12 @@ from dentbook.errors import (
     TooManyHolds,
 )
 from dentbook.forms import parse, path_id
+from dentbook.live.grids import Grids
 from dentbook.settings import Settings
 from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web import csrf
 from dentbook.web.clients import client_address
-from dentbook.web.public import Choice, load_view, render_clinic
+from dentbook.web.public import Choice, render_clinic
 from dentbook.web.render import page
 from dentbook.web.urls import Urls
 
@@ -47,7 +48,8 @@ HOLDER_DAYS = 7
 
 @post("/bookings", name="book", status_code=303, opt=csrf.EXEMPT)
 async def book(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
-               locale: NamedDependency[str], settings: NamedDependency[Settings],
+               grids: NamedDependency[Grids], locale: NamedDependency[str],
+               settings: NamedDependency[Settings],
                stripe_client: NamedDependency[stripe.StripeClient]) -> Redirect | Template:
     """Hold the slot, then send the patient to Checkout. Any failure answers with the same
     page, the patient's values kept and the error next to its field."""
@@ -72,7 +74,7 @@ async def book(request: Request[Any, Any, Any], clinic_db: NamedDependency[Clini
             clinic_db, stripe_client, settings, req, client_address(request), locale,
             booking.holder_digest(token), links)
     except tuple(_ANSWERS) as exc:
-        again = await _form_again(request, clinic_db, settings, locale, raw, exc)
+        again = await _form_again(request, clinic_db, grids, locale, raw, exc)
         if fresh_cookie is not None:
             again.cookies.append(fresh_cookie)
         return again
@@ -81,7 +83,7 @@ async def book(request: Request[Any, Any, Any], clinic_db: NamedDependency[Clini
         secure=settings.cookies_secure, max_age=HOLDER_DAYS * 24 * 3600)])
 
 
-async def _form_again(request: Request[Any, Any, Any], clinic_db: ClinicDb, settings: Settings,
+async def _form_again(request: Request[Any, Any, Any], clinic_db: ClinicDb, grids: Grids,
                       locale: str, raw: dict[str, str], exc: DomainError) -> Template:
     status, code = _ANSWERS[type(exc)]
     fields = exc.fields if isinstance(exc, Invalid) else {}
@@ -90,17 +92,24 @@ async def _form_again(request: Request[Any, Any, Any], clinic_db: ClinicDb, sett
                                 "start": raw.get("start")})
     except DomainError:
         choice = Choice()
-    view = await clinic_db.read(lambda conn: load_view(request, conn, clinic_db.clinic, settings,
-                                                       choice))
-    return render_clinic(request, clinic_db.clinic, locale, view, status_code=status, error=code,
-                         fields=fields, form=raw)
+    # The shared grid: a crowd losing a race costs no reads and no render of the week.
+    clinic = clinic_db.clinic
+    grid = await grids.get(clinic, choice.doctor, choice.visit, choice.week_of(clinic), locale)
+    answer = render_clinic(request, clinic, locale, grid, choice.start, [], status_code=status,
+                           error=code, fields=fields, form=raw)
+    assert isinstance(answer, Template)
+    return answer
 
 
 @get("/bookings/{booking_id:str}/return", name="booking_return")
 async def booking_return(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
-                         anon_tx: NamedDependency[Conn], locale: NamedDependency[str],
+                         service_tx: NamedDependency[Conn], locale: NamedDependency[str],
+                         settings: NamedDependency[Settings],
                          booking_id: FromPath[str]) -> Template:
-    return _status_page(request, clinic, locale, await booking.view(anon_tx, path_id(booking_id)))
+    """Checkout's success address: the outcome (live while the payment is processing), and
+    once confirmed the reference and the patient's own link."""
+    view, token = await visits.outcome(service_tx, settings.secret_key, path_id(booking_id))
+    return _status_page(request, clinic, locale, view, visit_token=token)
 
 
 @get("/bookings/{booking_id:str}/cancelled", name="booking_cancelled")
@@ -140,6 +149,7 @@ async def booking_resume(request: Request[Any, Any, Any], clinic_db: NamedDepend
 
 def _status_page(request: Request[Any, Any, Any], clinic: Clinic, locale: str,
                  view: booking.BookingView, leaving: bool = False,
-                 status_code: int = 200) -> Template:
+                 status_code: int = 200, visit_token: str | None = None) -> Template:
     return page(request, "pages/booking_status.html", locale, status_code=status_code,
-                clinic=clinic, booking=view, leaving=leaving, resumable=status_code != 409)
+                clinic=clinic, booking=view, leaving=leaving, resumable=status_code != 409,
+                visit_token=visit_token)

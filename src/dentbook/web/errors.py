@@ -28,7 +28,7 @@ def error_page(request: Request[Any, Any, Any], status: int, code: str) -> Templ
 
 
 def on_not_found(request: Request[Any, Any, Any], exc: NotFound) -> Template:
-    return error_page(request, 404, "not_found")
+    return error_page(request, 404, exc.code if exc.code in MESSAGES else "not_found")
 
 
 def on_not_signed_in(request: Request[Any, Any, Any],

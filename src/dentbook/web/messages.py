@@ -17,6 +17,12 @@ MESSAGES = {
     "form_expired": N_("This form had expired, so nothing was sent. Your details are still "
                        "here: please check them and send the form again."),
     "not_found": N_("We could not find that page, clinic, doctor or visit."),
+    "visit_link": N_("This link does not work: it may be mistyped, or it has expired. Please "
+                     "contact the clinic about your visit."),
+    "not_cancellable": N_("This visit cannot be cancelled any more: it was already cancelled, "
+                          "or it has begun. Please contact the clinic."),
+    "not_movable": N_("This visit can no longer be moved here: the time for changes has "
+                      "passed, or the visit changed meanwhile. Please contact the clinic."),
     "method": N_("This address does not accept that kind of request."),
     "too_large": N_("That request is too large."),
     "too_many_requests": N_("Too many attempts. Please wait a moment and try again."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
@@ -10,6 +11,7 @@ from litestar import Litestar, Request
 from litestar.response import Template
 
 from dentbook import i18n
+from dentbook.mail.wording import policy_sentence
 from dentbook.resources import TEMPLATES_DIR
 from dentbook.web import urls
 from dentbook.web.messages import MESSAGES
@@ -32,8 +34,9 @@ def make_environment() -> Environment:
         short_day=_with_locale(i18n.format_short_day),
         long_date=_with_locale(i18n.format_date_long),
         money=_money,
+        iso_utc=_iso_utc,
     )
-    env.globals.update(time=_time, datetime=_datetime, messages=MESSAGES)
+    env.globals.update(time=_time, datetime=_datetime, messages=MESSAGES, policy=_policy)
     return env
 
 
@@ -101,6 +104,18 @@ def _with_locale(fmt: Any) -> Any:
     def apply(ctx: Context, value: Any) -> str:
         return str(fmt(value, ctx["locale"]))
     return apply
+
+
+@pass_context
+def _policy(ctx: Context, clinic: Any, deposit_minor: int) -> str:
+    """The clinic's cancellation policy in one sentence, as the e-mails say it."""
+    return policy_sentence(ctx["locale"], clinic.cancel_window_hours, clinic.late_refund_percent,
+                           deposit_minor)
+
+
+def _iso_utc(instant: datetime) -> str:
+    """An instant as the HTML hooks carry it: ISO 8601 in UTC, to the second."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pass_context

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar import Request, Response, get
@@ -26,15 +26,15 @@ from dentbook import agenda, booking, staff
 from dentbook.db import Conn
 from dentbook.errors import Invalid, NotFound
 from dentbook.forms import Day, PathId, parse, path_id
-from dentbook.live.fanout import Subscriber, Topic
-from dentbook.live.hub import Live
+from dentbook.live.fanout import DirectSubscriber, QueueSubscriber, Topic
+from dentbook.live.hub import KEEPALIVE, Live
 from dentbook.live.topics import BookingTopic, CalendarTopic, StaffTopic
+from dentbook.protocol import DentbookProtocol
 from dentbook.settings import Settings
 from dentbook.tenancy import Clinic
 from dentbook.web.clients import client_address
 from dentbook.web.guards import viewer
 
-KEEPALIVE = b": keep-alive\n\n"
 # A tuple, copied into a new list for each response: middleware (CSRF) appends its
 # Set-Cookie to the list it is given, so a shared list would carry one visitor's cookies
 # to every later stream.
@@ -94,19 +94,51 @@ class EventStream(Response[None]):
             if refused is not None:
                 await refused.to_asgi_response(*args, **kwargs)(scope, receive, send)
                 return
+            http = (scope.get("extensions") or {}).get("dentbook.http")
+            direct = isinstance(http, DentbookProtocol) and scope.get("http_version") == "1.1"
             with streams.counted(self.client):
-                # Subscribe before reading the current state: a change in between is queued.
-                sub = self.live.fanout.subscribe(self.topic, self.tag)
+                # Subscribe before reading the current state: a change in between waits.
+                sub = self.live.fanout.subscribe(self.topic, self.tag, direct)
                 try:
                     first = await self.first()
-                    await serve_stream(self.live, send, receive, sub, first, self.lifetime)
+                    if isinstance(sub, DirectSubscriber):
+                        assert isinstance(http, DentbookProtocol)
+                        await serve_direct(http, send, sub, first, self.lifetime)
+                    else:
+                        assert isinstance(sub, QueueSubscriber)
+                        await serve_stream(self.live, send, receive, sub, first, self.lifetime)
                 finally:
                     self.live.fanout.unsubscribe(self.topic, sub)
         return app
 
 
-async def serve_stream(live: Live, send: Send, receive: Receive, sub: Subscriber, first: bytes,
+async def serve_direct(http: DentbookProtocol, send: Send, sub: DirectSubscriber, first: bytes,
                        lifetime: float | None = None) -> None:
+    """Serve one client by writing to its transport: the head and the first message go
+    through ASGI (uvicorn frames them), then the fan-out writes chunks itself; this
+    coroutine only waits for the end (sign-out, lifetime, slow client, shutdown, or the
+    connection lost)."""
+    timer = asyncio.get_running_loop().call_later(lifetime, sub.close) if lifetime else None
+    http.on_lost = sub.close
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": list(HEADERS)})
+        await send({"type": "http.response.body", "body": first, "more_body": True})
+        if http.transport.is_closing():
+            return
+        sub.attach(http.transport)
+        await sub.ended
+        if not http.transport.is_closing():
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except OSError:
+        pass  # the client went away meanwhile
+    finally:
+        http.on_lost = None
+        if timer is not None:
+            timer.cancel()
+
+
+async def serve_stream(live: Live, send: Send, receive: Receive, sub: QueueSubscriber,
+                       first: bytes, lifetime: float | None = None) -> None:
     """Serve one subscribed client until it leaves, falls behind, we shut down, or
     `lifetime` seconds pass (the browser then reconnects, and is checked again)."""
     watcher = asyncio.create_task(_watch_disconnect(receive, sub))
@@ -131,7 +163,7 @@ async def serve_stream(live: Live, send: Send, receive: Receive, sub: Subscriber
         watcher.cancel()
 
 
-async def _watch_disconnect(receive: Receive, sub: Subscriber) -> None:
+async def _watch_disconnect(receive: Receive, sub: QueueSubscriber) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
     sub.close()
@@ -141,6 +173,7 @@ class CalendarQuery(msgspec.Struct, frozen=True):
     doctor: PathId
     visit: PathId | None = None
     week: Day | None = None
+    mode: Literal["book", "move"] = "book"
 
 
 @get("/events", name="calendar_events")
@@ -155,10 +188,10 @@ async def calendar_events(request: Request[Any, Any, Any], live: NamedDependency
         raise
 
     async def resolve() -> CalendarTopic:
-        visit, monday = await live.render.week_of(clinic, q.doctor, q.visit, q.week)
-        return CalendarTopic(clinic.slug, clinic.id, q.doctor, visit, monday, locale)
+        visit, monday = await live.render.week_of(clinic, q.doctor, q.visit, q.week, locale)
+        return CalendarTopic(clinic.slug, clinic.id, q.doctor, visit, monday, locale, q.mode)
 
-    key = (clinic.slug, q.doctor, q.visit, q.week, locale)
+    key = (clinic.slug, q.doctor, q.visit, q.week, locale, q.mode)
     topic = await live.topic_for(key, resolve)
     return EventStream(live, topic, lambda: live.current(topic), client_address(request))
 

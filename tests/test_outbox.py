@@ -1,0 +1,143 @@
+"""The outbox under faults, each on a database of its own (its app processes share its jobs):
+the mail server down (messages wait and go out when it is back), two processes (a message
+is sent once), a restart (a reminder that fell due meanwhile is sent, once)."""
+
+from __future__ import annotations
+
+import collections
+import email
+from email.policy import default
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dentbook.mail.inbox import list_messages, raw_message
+from dentbook.mail.sink import MailSink
+from helpers import (
+    STRIPE_KEY,
+    WEBHOOK_SECRET,
+    AppProcess,
+    LocalStripe,
+    Server,
+    app_settings,
+    book,
+    booking_row,
+    free_port,
+    new_clinic,
+    owner_sql,
+    session_of,
+    wait_for,
+)
+from staff_helpers import insert_booking
+
+
+def _caught(directory: Path) -> list[email.message.EmailMessage]:
+    found = []
+    for summary in list_messages(directory, limit=10_000):
+        raw = raw_message(directory, summary.id)
+        assert raw is not None
+        found.append(email.message_from_bytes(raw, policy=default))
+    return found
+
+
+def _settings(pg, port, stripe, smtp_url, **more):
+    return app_settings(pg, port=port, stripe_secret_key=STRIPE_KEY,
+                        stripe_webhook_secret=WEBHOOK_SECRET, stripe_api_base=stripe.url,
+                        smtp_url=smtp_url, job_retry_seconds=0.5, **more)
+
+
+def test_mail_waits_while_the_server_is_down_and_goes_out_when_it_is_back(private_pg, tmp_path):
+    pg = private_pg
+    clinic = new_clinic(pg)
+    mail_port, app_port = free_port(), free_port()
+    stripe = LocalStripe(free_port(), f"http://127.0.0.1:{app_port}/webhooks/stripe").start()
+    app = Server(_settings(pg, app_port, stripe, f"smtp://127.0.0.1:{mail_port}")).start()
+    sink = MailSink(tmp_path / "mail", port=mail_port)
+    try:
+        with httpx.Client(base_url=app.url, timeout=30) as client:
+            r, _ = book(client, clinic, email="patient.waits@example.com")
+            session = session_of(r.headers["location"])
+            stripe.pay(session)
+            wait_for(lambda: booking_row(pg.owner, clinic.id, session)["status"] == "confirmed",
+                     what="confirmed")
+        # nobody listens on the mail port: the message is tried, fails, and waits
+        confirmation = ("select j.attempts, j.state, j.last_error from dentbook.jobs j join"
+                        " dentbook.messages m on m.id = j.ref where m.kind = 'confirmation'")
+        wait_for(lambda: owner_sql(pg.owner, clinic.id, confirmation)[0][0] >= 2,
+                 what="failed attempts")
+        [(_, state, error)] = owner_sql(pg.owner, clinic.id, confirmation)
+        assert state == "due" and "cannot reach" in error
+        sink.start_thread()  # the mail server is back
+        wait_for(lambda: _caught(sink.directory), timeout=30, what="the e-mail")
+        [sent] = _caught(sink.directory)
+        assert "patient.waits@example.com" in sent["To"]
+        wait_for(lambda: owner_sql(pg.owner, clinic.id, "select state from dentbook.messages"
+                                   " where kind = 'confirmation'") == [("sent",)], what="marked sent")
+    finally:
+        app.stop()
+        stripe.stop()
+        sink.stop_thread()
+
+
+def test_two_processes_never_send_one_message_twice(private_pg, tmp_path):
+    pg = private_pg
+    clinic = new_clinic(pg)
+    sink = MailSink(tmp_path / "mail").start_thread()
+    stripe = LocalStripe(free_port(), None).start()
+    a = Server(_settings(pg, free_port(), stripe, sink.url)).start()
+    b = AppProcess(pg.app, stripe.url, {"SMTP_URL": sink.url,
+                                        "DENTBOOK_JOB_RETRY_SECONDS": "0.5"}).start()
+    try:
+        bookings = [insert_booking(pg, clinic, f"{3 + i // 10} days {i % 10} hours", f"Pat {i}",
+                                   email=f"twice{i}@example.com") for i in range(40)]
+        # one transaction writes forty messages: both processes wake and race for them
+        owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(b, 'confirmation')"
+                  " from unnest(%s::uuid[]) b", (bookings,))
+        wait_for(lambda: len(_caught(sink.directory)) >= 40, timeout=60, what="forty e-mails")
+        ids = [m["Message-ID"] for m in _caught(sink.directory)]
+        assert len(ids) == 40 and len(set(ids)) == 40, collections.Counter(ids).most_common(3)
+        assert owner_sql(pg.owner, clinic.id, "select count(*) from dentbook.messages"
+                         " where state = 'sent'") == [(40,)]
+    finally:
+        b.stop()
+        a.stop()
+        stripe.stop()
+        sink.stop_thread()
+
+
+def test_a_reminder_that_fell_due_while_no_server_ran_is_sent_once(private_pg, tmp_path):
+    pg = private_pg
+    clinic = new_clinic(pg)
+    sink = MailSink(tmp_path / "mail").start_thread()
+    stripe = LocalStripe(free_port(), None).start()
+    visit = insert_booking(pg, clinic, "20 hours", "Rita Reminder", email="rita@example.com")
+    owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(%s, 'reminder',"
+              " now() - interval '10 minutes')", (visit,))
+    try:
+        for _ in range(2):  # start, let it work, stop; start again: nothing more is sent
+            app = Server(_settings(pg, free_port(), stripe, sink.url)).start()
+            try:
+                wait_for(lambda: len(_caught(sink.directory)) >= 1, timeout=30, what="reminder")
+            finally:
+                app.stop()
+        [reminder] = _caught(sink.directory)
+        assert "rita@example.com" in reminder["To"]
+        text = reminder.get_body(preferencelist=("plain",)).get_content()
+        assert "Krótka" not in text and "Short" not in text  # reminders never name the treatment
+    finally:
+        stripe.stop()
+        sink.stop_thread()
+
+
+@pytest.mark.parametrize("hours", [1, 30])
+def test_reminders_only_for_visits_booked_outside_the_offset(client, pg, clinic, stripe_local,
+                                                             hours):
+    visit = insert_booking(pg, clinic, f"{hours} hours", "Rex Early", email="rex@example.com")
+    count = owner_sql(pg.owner, clinic.id, "select dentbook.schedule_reminders(%s)", (visit,))
+    assert count == [(1 if hours > 24 else 0,)]
+    # cancelling removes the due reminder with the visit, in one transaction
+    owner_sql(pg.owner, clinic.id, "select dentbook.cancel_reminders(%s)", (visit,))
+    assert owner_sql(pg.owner, clinic.id, "select count(*) from dentbook.jobs j join"
+                     " dentbook.messages m on m.id = j.ref where m.booking_id = %s"
+                     " and j.state = 'due'", (visit,)) == [(0,)]
