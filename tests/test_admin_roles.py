@@ -20,7 +20,7 @@ def setup(pg, clinic):
     """A clinic with a second account (the target of account changes), an invited account
     with no password yet, a planned day off and a calendar feed (so removing them would
     change something)."""
-    target, target_id = new_staff(pg, clinic, "viewer")
+    _target, target_id = new_staff(pg, clinic, "viewer")
     pending = owner_sql(pg.owner, clinic.id,
                         "insert into dentbook.staff_accounts (tenant_id, email, role, invite_hash,"
                         " invite_expires_at) values (%s, %s, 'viewer', sha256(%s::bytea),"

@@ -193,7 +193,7 @@ def test_the_last_admin_can_neither_be_demoted_nor_deactivated(server, pg, clini
             assert r.status_code == 409 and 'data-error="last_admin"' in r.text, path
         assert snapshot(pg, clinic) == before
         # With a second admin, either may step down.
-        other, other_id = new_staff(pg, clinic, "admin")
+        _other, other_id = new_staff(pg, clinic, "admin")
         assert admin.post(f"/staff/{admin.id}/role", {"role": "reception"}).status_code == 303
         assert admin.get("/").status_code == 403  # no longer an admin
     admins = owner_sql(pg.owner, clinic.id, "select id from dentbook.staff_accounts"

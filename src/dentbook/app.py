@@ -33,12 +33,11 @@ from dentbook.resources import STATIC_DIR
 from dentbook.settings import Settings, load_settings
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb, Clinics
-from dentbook.web import bookings, deps, devmail, errors, health, public, streams, visits, webhooks
+from dentbook.web import bookings, deps, devmail, errors, health, invites, public, streams, visits, webhooks
 from dentbook.web import feeds as feed_pages
-from dentbook.web import invites
 from dentbook.web import staff as staff_pages
-from dentbook.web.settings import ROUTER as SETTINGS_ROUTER
 from dentbook.web.render import attach, make_environment
+from dentbook.web.settings import ROUTER as SETTINGS_ROUTER
 from dentbook.web.streams import Streams
 
 log = logging.getLogger("dentbook")

@@ -2,9 +2,10 @@
 reminder offsets, and the clinic's details (name, address, phone, e-mail, time zone,
 default language).
 
-Every server process keeps the clinics it has resolved (`dentbook.tenancy.Clinics`); the
-tenants trigger announces a change so each forgets it, and this process forgets it itself
-as soon as the change is committed, so the very next page shows it.
+Every server process keeps the clinics it has resolved (`dentbook.tenancy.Clinics`) and
+the grids it has rendered; the tenants trigger announces a change so each forgets them.
+These writes commit in a transaction of their own, so the caller can make this process
+forget at once, and the very next page shows the change.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dentbook.db import Conn, Level
 from dentbook.errors import Invalid
 from dentbook.forms import Email, Name, Phone
 from dentbook.refusals import refused_as
-from dentbook.tenancy import ClinicDb, Clinics
+from dentbook.tenancy import ClinicDb
 
 MAX_REMINDERS = 5  # as sql/schema-4.sql checks
 
@@ -101,21 +102,19 @@ async def read(conn: Conn) -> ClinicSettings:
     return found
 
 
-async def set_policy(clinic_db: ClinicDb, clinics: Clinics, staff: UUID, form: PolicyForm) -> None:
+async def set_policy(clinic_db: ClinicDb, staff: UUID, form: PolicyForm) -> None:
+    """Store the policy (committed when this returns)."""
     reminders = reminder_offsets(form.reminder_hours)
     async with clinic_db.transaction(Level.STAFF, staff) as conn, \
             refused_as(conn, checked={"reminder_hours": "invalid_reminder_hours"}):
         await conn.execute(SET_POLICY, (form.cancel_window_hours, form.late_refund_percent,
                                         reminders))
-    clinics.forget(clinic_db.clinic.id)
 
 
-async def set_details(clinic_db: ClinicDb, clinics: Clinics, staff: UUID, form: ClinicForm) -> None:
-    """Store the details (committed here), then forget this process's copy of the clinic;
-    the other processes forget theirs on the tenants trigger's announcement."""
+async def set_details(clinic_db: ClinicDb, staff: UUID, form: ClinicForm) -> None:
+    """Store the details (committed when this returns)."""
     check_zone(form)
     async with clinic_db.transaction(Level.STAFF, staff) as conn, \
             refused_as(conn, checked={"time_zone": "invalid_time_zone"}):
         await conn.execute(SET_CLINIC, (form.clinic_name, form.address, form.phone, form.email.lower(),
                                         form.time_zone, form.default_locale))
-    clinics.forget(clinic_db.clinic.id)

@@ -9,6 +9,7 @@ lists every future visit the hours no longer cover, for reception to move.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -138,7 +139,7 @@ def day_hours(weekday: int, text: str) -> list[Range]:
             raise ValueError("hours_order")
         found.append(Range(weekday, start, end))
     found.sort(key=lambda r: r.start_time)
-    if any(a.end_time > b.start_time for a, b in zip(found, found[1:], strict=False)):
+    if any(a.end_time > b.start_time for a, b in itertools.pairwise(found)):
         raise ValueError("hours_overlap")
     return found
 

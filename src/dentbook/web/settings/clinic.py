@@ -1,8 +1,9 @@
 """Settings, the clinic: `/{slug}/staff/settings` (the sections), `…/policy` (cancellation
 window, late refund share, reminder offsets) and `…/clinic` (name, address, phone, e-mail,
-time zone, default language). A change is seen at once on the clinic's public page, by
-this process and, through the tenants trigger's announcement, by every other one. Admins
-only; the SQL functions check the role again."""
+time zone, default language). A change is seen at once on the clinic's public page: this
+process forgets its copy of the clinic as soon as the change is committed, every other one
+on the tenants trigger's announcement. Admins only; the SQL functions check the role
+again."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from dentbook.clinic_settings import ClinicSettings
 from dentbook.db import Conn, Level
 from dentbook.errors import Invalid
 from dentbook.forms import parse
+from dentbook.live.grids import Grids
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb, Clinics
 from dentbook.web.guards import admin
@@ -38,14 +40,16 @@ async def policy_page(request: Request[Any, Any, Any], clinic: NamedDependency[C
 
 @post("/policy", name="settings_policy_save", guards=[admin], status_code=303)
 async def save_policy(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
-                      clinics: NamedDependency[Clinics], staff_user: NamedDependency[StaffUser],
+                      clinics: NamedDependency[Clinics], grids: NamedDependency[Grids],
+                      staff_user: NamedDependency[StaffUser],
                       locale: NamedDependency[str]) -> Redirect | Template:
     raw = await form_values(request)
     try:
         form = parse(clinic_settings.PolicyForm, raw)
-        await clinic_settings.set_policy(clinic_db, clinics, staff_user.id, form)
+        await clinic_settings.set_policy(clinic_db, staff_user.id, form)
     except Invalid as exc:
         return _policy(request, clinic_db.clinic, locale, None, 422, fields=exc.fields, values=raw)
+    _forget(clinics, grids, clinic_db.clinic)
     return back_to(request, "settings_policy", slug=clinic_db.clinic.slug)
 
 
@@ -59,16 +63,25 @@ async def clinic_page(request: Request[Any, Any, Any], clinic_db: NamedDependenc
 
 @post("/clinic", name="settings_clinic_save", guards=[admin], status_code=303)
 async def save_clinic(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
-                      clinics: NamedDependency[Clinics], staff_user: NamedDependency[StaffUser],
+                      clinics: NamedDependency[Clinics], grids: NamedDependency[Grids],
+                      staff_user: NamedDependency[StaffUser],
                       locale: NamedDependency[str]) -> Redirect | Template:
     raw = await form_values(request)
     try:
         form = parse(clinic_settings.ClinicForm, raw)
-        await clinic_settings.set_details(clinic_db, clinics, staff_user.id, form)
+        await clinic_settings.set_details(clinic_db, staff_user.id, form)
     except Invalid as exc:
         return _details(request, clinic_db.clinic, locale, None, 422, fields=exc.fields,
                         values=raw, outside=[])
+    _forget(clinics, grids, clinic_db.clinic)
     return back_to(request, "settings_clinic", slug=clinic_db.clinic.slug)
+
+
+def _forget(clinics: Clinics, grids: Grids, clinic: Clinic) -> None:
+    """The change is committed: this process reads the clinic and renders its grids
+    afresh from the next request on (the others do on the trigger's announcement)."""
+    clinics.forget(clinic.id)
+    grids.clinic_changed(clinic.id)
 
 
 async def _current(clinic_db: ClinicDb, staff: UUID) -> tuple[ClinicSettings, list[doctors.Outside]]:
