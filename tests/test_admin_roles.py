@@ -220,3 +220,20 @@ def test_the_doors_for_people_not_signed_in_are_service_level_only(pg):
                 allowed = conn.execute("select has_function_privilege(%s, %s, 'execute')",
                                        (role, f"dentbook.{fn}")).fetchone()
                 assert allowed == (expected,), (role, fn)
+
+
+@pytest.mark.parametrize("junk", ["x" * 5000, "\u202e\u0000", "９", "-1"])
+def test_junk_in_every_field_is_a_clear_4xx_never_a_500(server, pg, clinic, setup, junk):
+    with staff_session(server, pg, clinic, "admin") as who:
+        before = snapshot(pg, clinic)
+        for path, data in writes(setup):
+            if not data or path.endswith("/delete"):
+                continue
+            for field in data:
+                r = who.post(path, {**data, field: junk})
+                assert r.status_code in (303, 422), (path, field, r.status_code)
+                if r.status_code == 422:
+                    assert 'data-field-error="' in r.text or 'data-error="' in r.text
+        # What did pass (e.g. "-1" as a day's hours is no range at all) was still checked.
+        changed = snapshot(pg, clinic)
+        assert changed["bookings"] == before["bookings"]

@@ -60,6 +60,9 @@ MESSAGES = {
     "invalid_doctor_name": N_("Please enter the doctor's name (up to 200 characters)."),
     "doctor_exists": N_("This clinic already has a doctor with this name."),
     "invalid_hours": N_("Write the hours as 09:00-13:00, several ranges separated by commas."),
+    # hours_1 (Monday) … hours_7: one field per weekday, one message.
+    **dict.fromkeys((f"invalid_hours_{d}" for d in range(1, 8)),
+                    N_("Write the hours as 09:00-13:00, several ranges separated by commas.")),
     "hours_order": N_("Each range must end after it starts."),
     "hours_overlap": N_("These ranges overlap."),
     "invalid_until": N_("The last day must be the first day or later, at most a year later."),
