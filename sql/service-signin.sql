@@ -11,11 +11,15 @@ drop function if exists dentbook.staff_credentials, dentbook.staff_set_hash,
     dentbook.staff_session_start, dentbook.staff_session_touch, dentbook.staff_session_end,
     dentbook.record_login_failure, dentbook.login_retry_after, dentbook.login_attempt cascade;
 
--- The account behind an e-mail at this clinic, with its password hash.
+-- The account behind an e-mail at this clinic, with its password hash: none for a
+-- deactivated account, or one invited that has not set its password yet.
 create function dentbook.staff_credentials(p_email text)
     returns table (id uuid, password_hash text)
     language sql stable security definer set search_path = dentbook, pg_catalog, pg_temp
-as $$ select id, password_hash from staff_accounts where email = lower(p_email) $$;
+as $$
+    select id, password_hash from staff_accounts
+    where email = lower(p_email) and active and password_hash is not null
+$$;
 
 -- Store a password re-hashed at sign-in because the hash used older argon2 parameters.
 create function dentbook.staff_set_hash(p_staff uuid, p_hash text)
@@ -53,7 +57,8 @@ end
 $$;
 
 -- A session in use: valid while neither its idle nor its absolute limit has passed, and
--- using it restarts the idle limit. A lapsed session is deleted. Returns its account.
+-- using it restarts the idle limit. A lapsed session is deleted. Returns its account (none
+-- once it is deactivated, which also deletes its sessions).
 create function dentbook.staff_session_touch(p_id_hash bytea, p_idle interval)
     returns table (staff_id uuid, email text, role text)
     language plpgsql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
@@ -67,7 +72,8 @@ begin
         update staff_sessions s set last_seen_at = now()
         where s.id_hash = p_id_hash
         returning s.staff_id)
-    select a.id, a.email, a.role from touched t join staff_accounts a on a.id = t.staff_id;
+    select a.id, a.email, a.role from touched t join staff_accounts a on a.id = t.staff_id
+    where a.active;
 end
 $$;
 

@@ -41,13 +41,16 @@ from dentbook.web import (
     devmail,
     errors,
     health,
+    invites,
     public,
     streams,
     visits,
     webhooks,
 )
+from dentbook.web import feeds as feed_pages
 from dentbook.web import staff as staff_pages
 from dentbook.web.render import attach, make_environment
+from dentbook.web.settings import ROUTER as SETTINGS_ROUTER
 from dentbook.web.streams import Streams
 
 log = logging.getLogger("dentbook")
@@ -118,6 +121,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             visits.visit_reschedule_submit, visits.visit_ics,
             streams.calendar_events, streams.booking_events, streams.staff_events,
             staff_pages.ROUTER, desk.ROUTER, audit_pages.ROUTER,
+            SETTINGS_ROUTER, invites.invite_page, invites.set_password, feed_pages.doctor_feed,
         ],
         dependencies=deps.CLINIC,
     )

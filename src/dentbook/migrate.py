@@ -53,6 +53,7 @@ STEPS = (
     Step("service-visits.sql", repeatable=True),
     Step("service-payments.sql", repeatable=True),
     Step("staff-desk.sql", repeatable=True),
+    Step("staff-admin.sql", repeatable=True),
     Step("service-signin.sql", repeatable=True),
     Step("worker.sql", repeatable=True),
     Step("triggers.sql", repeatable=True),

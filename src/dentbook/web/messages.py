@@ -70,4 +70,37 @@ MESSAGES = {
     "too_early": N_("Attendance can be marked from 30 minutes before the visit."),
     "same_time": N_("The visit is already at that time with that doctor."),
     "block_too_long": N_("A block can last at most 8 hours. For whole days off, ask an admin."),
+    "last_admin": N_("The clinic must keep at least one active admin who can sign in. Make "
+                     "someone else an admin first."),
+    "account_exists": N_("This e-mail address already has an account at this clinic."),
+    "invalid_role": N_("Please choose a role."),
+    "invalid_password": N_("Please choose a password of at least 10 characters."),
+    "invalid_password_again": N_("Please type the password again."),
+    "password_mismatch": N_("The two passwords are not the same."),
+    "invite_expired": N_("This invitation has expired. Please ask the clinic's admin for a new "
+                         "link."),
+    "invalid_doctor_name": N_("Please enter the doctor's name (up to 200 characters)."),
+    "doctor_exists": N_("This clinic already has a doctor with this name."),
+    "invalid_hours": N_("Write the hours as 09:00-13:00, several ranges separated by commas."),
+    # hours_1 (Monday) … hours_7: one field per weekday, one message.
+    **dict.fromkeys((f"invalid_hours_{d}" for d in range(1, 8)),
+                    N_("Write the hours as 09:00-13:00, several ranges separated by commas.")),
+    "hours_order": N_("Each range must end after it starts."),
+    "hours_overlap": N_("These ranges overlap."),
+    "invalid_until": N_("The last day must be the first day or later, at most a year later."),
+    "invalid_name_pl": N_("Please enter the Polish name (up to 200 characters)."),
+    "invalid_name_en": N_("Please enter the English name (up to 200 characters)."),
+    "visit_type_exists": N_("There already is a visit type with this English name."),
+    "invalid_duration_minutes": N_("Please enter a length from 5 to 480 minutes."),
+    "invalid_deposit": N_("Please enter a deposit from 2.00 to 100000.00 (e.g. 50 or 50.00)."),
+    "invalid_active": N_("Something in this request is not valid."),
+    "invalid_cancel_window_hours": N_("Please enter a whole number of hours from 0 to 720."),
+    "invalid_late_refund_percent": N_("Please enter a whole percentage from 0 to 100."),
+    "invalid_reminder_hours": N_("Please enter up to five different whole numbers of hours from "
+                                 "1 to 720, separated by commas (e.g. 48, 2), or nothing for no "
+                                 "reminders."),
+    "invalid_clinic_name": N_("Please enter the clinic's name (up to 200 characters)."),
+    "invalid_address": N_("Please enter the address (up to 300 characters)."),
+    "invalid_time_zone": N_("Please choose a time zone from the list (e.g. Europe/Warsaw)."),
+    "invalid_default_locale": N_("Please choose a language."),
 }
