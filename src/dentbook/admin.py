@@ -63,6 +63,8 @@ def add_clinic(url: str, slug: str, name: str, time_zone: str = "Europe/Warsaw",
         conn.execute(
             "insert into dentbook.tenants (id, slug, name, time_zone, default_locale, currency)"
             " values (%s, %s, %s, %s, %s, %s)", (new, slug, name, time_zone, locale, currency))
+        # Its nightly retention run (sql/service-privacy.sql), from the start.
+        conn.execute("select dentbook.schedule_retention()")
     return new
 
 

@@ -19,7 +19,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import Message, Scope
 
-from dentbook import jobs, logs, payments, tenancy
+from dentbook import jobs, logs, payments, retention, tenancy
 from dentbook.agenda import Filters
 from dentbook.db import Conn, Database
 from dentbook.live.hub import Live
@@ -29,8 +29,21 @@ from dentbook.resources import STATIC_DIR
 from dentbook.settings import Settings, load_settings
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb, Clinics
-from dentbook.web import bookings, deps, devmail, errors, health, public, streams, webhooks
+from dentbook.web import (
+    account,
+    bookings,
+    deps,
+    devmail,
+    errors,
+    health,
+    patients,
+    privacy,
+    public,
+    streams,
+    webhooks,
+)
 from dentbook.web import staff as staff_pages
+from dentbook.web.cookies import secure_on_https
 from dentbook.web.render import attach, make_environment
 from dentbook.web.streams import Streams
 
@@ -50,7 +63,9 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     # The dev inbox shows what the local mail sink caught; never with a real mail server.
     inbox = MailInbox(Path(settings.mail_sink_dir)) if settings.mail_sink_dir else None
     stripe_client = make_client(settings)
-    runner = jobs.Runner(database, {"refund": partial(payments.refund_job, database, stripe_client)})
+    runner = jobs.Runner(database, {"refund": partial(payments.refund_job, database, stripe_client),
+                                    retention.KIND: partial(retention.run_job, database)},
+                         prepare=(retention.ENSURE,))
     live = Live(database, clinics, settings, env, settings.database_url,
                 {jobs.CHANNEL: runner.wake, tenancy.CHANNEL: clinics.forget})
 
@@ -86,7 +101,8 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             bookings.book, bookings.booking_return, bookings.booking_cancelled,
             bookings.booking_release, bookings.booking_resume,
             streams.calendar_events, streams.booking_events, streams.staff_events,
-            staff_pages.ROUTER,
+            staff_pages.ROUTER, account.ROUTER, patients.ROUTER,
+            privacy.privacy_page, privacy.settings_page, privacy.settings_submit,
         ],
         dependencies=deps.CLINIC,
     )
@@ -121,7 +137,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             exclude=["/webhooks/stripe"],
         ),
         exception_handlers=errors.HANDLERS,
-        before_send=[security_headers],
+        before_send=[security_headers, secure_on_https],
         lifespan=[lifespan],
         state=State({"db": database, "clinics": clinics, "settings": settings, "live": live,
                      "jobs": runner, "streams": Streams(settings)}),

@@ -45,6 +45,7 @@ STEPS = (
     Step("schema-2.sql", repeatable=False),
     Step("schema-3.sql", repeatable=False),
     Step("schema-4.sql", repeatable=False),
+    Step("schema-7.sql", repeatable=False),
     Step("rls.sql", repeatable=True),
     Step("anon.sql", repeatable=True),
     Step("staff.sql", repeatable=True),
@@ -52,6 +53,7 @@ STEPS = (
     Step("service-visits.sql", repeatable=True),
     Step("service-payments.sql", repeatable=True),
     Step("service-signin.sql", repeatable=True),
+    Step("service-privacy.sql", repeatable=True),
     Step("worker.sql", repeatable=True),
     Step("triggers.sql", repeatable=True),
 )
