@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -66,11 +68,12 @@ def make_admin(pg: Any, clinic: Any, email: str | None = None) -> str:
     return email
 
 
-def admin_client(server: Any, pg: Any, clinic: Any) -> httpx.Client:
-    """A client signed in as a new admin of `clinic`; close it after use."""
-    c = httpx.Client(base_url=server.url, follow_redirects=False, timeout=30)
-    signed_in(c, clinic.slug, make_admin(pg, clinic))
-    return c
+@contextmanager
+def admin_client(server: Any, pg: Any, clinic: Any) -> Iterator[httpx.Client]:
+    """A client signed in as a new admin of `clinic`."""
+    with httpx.Client(base_url=server.url, follow_redirects=False, timeout=30) as c:
+        signed_in(c, clinic.slug, make_admin(pg, clinic))
+        yield c
 
 
 def token_of(client: httpx.Client, path: str) -> str:
