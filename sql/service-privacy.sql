@@ -342,15 +342,18 @@ $$;
 -- The clinic's retention run (its job p_job, claimed by the job runner): personal data of
 -- unpaid holds is erased unpaid_erasure_days after they lapsed, and visits are anonymised
 -- retention_years after they took place, keeping what accounting requires of paid deposits
--- (the payment columns) and nothing that names the patient. Writes one audit row with the
+-- (the payment columns) and nothing that names the patient. Failed sign-ins (the e-mail
+-- typed and the client's address) older than the throttling window p_login_window are
+-- deleted too, as are lapsed sessions and sign-in challenges. Writes one audit row with the
 -- counts, and schedules the next run (once: a run repeated after a crash finds it there).
-create function dentbook.run_retention(p_job bigint) returns jsonb
+create function dentbook.run_retention(p_job bigint, p_login_window interval) returns jsonb
     language plpgsql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
 declare
     t tenants;
     v_holds uuid[];
     v_visits uuid[];
+    v_failures integer;
     v_result jsonb;
 begin
     perform pg_advisory_xact_lock(hashtextextended('retention:' || dentbook.current_tenant(), 0));
@@ -372,8 +375,13 @@ begin
       and not (b.status = 'pending' and (b.payment_processing or b.hold_expires_at > now()))
       and not exists (select from refunds r where r.booking_id = b.id and r.refunded_at is null);
     perform dentbook.erase_visits(v_holds || v_visits);
+    delete from login_failures f where f.at <= now() - p_login_window;
+    get diagnostics v_failures = row_count;
+    delete from staff_sessions s where s.expires_at <= now();
+    delete from staff_challenges c where c.expires_at <= now();
     v_result := jsonb_build_object('holds_erased', cardinality(v_holds),
                                    'visits_anonymised', cardinality(v_visits),
+                                   'login_failures_deleted', v_failures,
                                    'unpaid_erasure_days', t.unpaid_erasure_days,
                                    'retention_years', t.retention_years);
     insert into audit_log (tenant_id, actor, action, detail, after)
@@ -386,7 +394,7 @@ begin
     return v_result;
 end
 $$;
-grant execute on function dentbook.run_retention(bigint) to dentbook_service;
+grant execute on function dentbook.run_retention(bigint, interval) to dentbook_service;
 
 -- Worker level, when a job runner starts: every clinic has its retention job (one made
 -- before retention existed, or whose job failed for good, gets one due now). One caller at

@@ -106,3 +106,12 @@ def test_only_admins_edit_the_notice(client, pg, clinic):
                     data={"_csrf_token": token, "body_pl": "x", "body_en": "y"})
     assert r.status_code == 403 and 'data-error="forbidden"' in r.text
     assert owner_sql(pg.owner, clinic.id, "select count(*) from dentbook.privacy_notices") == [(0,)]
+
+
+def test_one_day_and_one_year_read_right_and_no_contact_points_to_reception(client, pg, clinic):
+    owner_sql(pg.owner, clinic.id, "update dentbook.tenants set retention_years = 1,"
+              " unpaid_erasure_days = 1 where id = %s returning 1", (clinic.id,))
+    pl = html.unescape(client.get(f"/{clinic.slug}/privacy", params={"lang": "pl"}).text)
+    assert "po 1 dniu" in pl and "po roku od wizyty" in pl and "w recepcji kliniki" in pl
+    en = html.unescape(client.get(f"/{clinic.slug}/privacy", params={"lang": "en"}).text)
+    assert "erased 1 day after" in en and "anonymised 1 year after" in en

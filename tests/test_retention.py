@@ -14,7 +14,10 @@ from zoneinfo import ZoneInfo
 
 from dentbook import jobs, retention
 from dentbook.db import Database
+from dentbook.settings import load_settings
 from helpers import Server, app_settings, new_clinic, owner_sql, run_async, wait_for
+
+SETTINGS = load_settings({})
 
 
 def _booking(pg, clinic, *, visit_ago, hold_ago, status, paid=False):
@@ -53,7 +56,7 @@ async def _runners(url, count=1, prepare_only=False):
     for db in dbs:
         await db.open()
     try:
-        runners = [jobs.Runner(db, {retention.KIND: partial(retention.run_job, db)},
+        runners = [jobs.Runner(db, {retention.KIND: partial(retention.run_job, db, SETTINGS)},
                                prepare=(retention.ENSURE,)) for db in dbs]
         if prepare_only:
             await asyncio.gather(*(r.run_prepare() for r in runners))
@@ -104,12 +107,21 @@ def test_retention_on_a_clock_set_forward(private_pg):
               " values (%s, sha256('old'), %s, now() + interval '1 day') returning 1",
               (clinic.id, old))
 
+    # Failed sign-ins: one the throttling window still needs, one it no longer does.
+    for email, ago in (("old@example.com", "16 minutes"), ("recent@example.com", "1 minute")):
+        owner_sql(pg.owner, clinic.id, "insert into dentbook.login_failures (tenant_id, email,"
+                  " client_ip, at) values (%s, %s, '192.0.2.1', now() - %s::interval) returning 1",
+                  (clinic.id, email, ago))
+
     assert run_async(_runners(pg.app)) == 0  # not due yet: nothing runs
     _due_now(pg, clinic)
     assert run_async(_runners(pg.app)) == 1
 
     assert _runs(pg, clinic) == [{"holds_erased": 3, "visits_anonymised": 1,
-                                  "unpaid_erasure_days": 7, "retention_years": 3}]
+                                  "login_failures_deleted": 1, "unpaid_erasure_days": 7,
+                                  "retention_years": 3}]
+    assert owner_sql(pg.owner, clinic.id, "select email from dentbook.login_failures") == [
+        ("recent@example.com",)]
     for booking in (lapsed, released, never_touched):
         assert _named(pg, clinic, booking) == (False, True, 5000, False)
     for booking in (recent, younger):
@@ -139,7 +151,8 @@ def test_retention_on_a_clock_set_forward(private_pg):
     _due_now(pg, clinic)
     assert run_async(_runners(pg.app)) == 1
     assert _runs(pg, clinic)[-1] == {"holds_erased": 1, "visits_anonymised": 1,
-                                     "unpaid_erasure_days": 7, "retention_years": 3}
+                                     "login_failures_deleted": 0, "unpaid_erasure_days": 7,
+                                     "retention_years": 3}
     assert _named(pg, clinic, recent) == (False, True, 5000, False)
     assert _named(pg, clinic, younger) == (False, True, 5000, True)
     assert _named(pg, clinic, paid_late)[:2] == (True, False)  # its visit was only a year ago

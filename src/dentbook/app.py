@@ -64,7 +64,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     inbox = MailInbox(Path(settings.mail_sink_dir)) if settings.mail_sink_dir else None
     stripe_client = make_client(settings)
     runner = jobs.Runner(database, {"refund": partial(payments.refund_job, database, stripe_client),
-                                    retention.KIND: partial(retention.run_job, database)},
+                                    retention.KIND: partial(retention.run_job, database, settings)},
                          prepare=(retention.ENSURE,))
     live = Live(database, clinics, settings, env, settings.database_url,
                 {jobs.CHANNEL: runner.wake, tenancy.CHANNEL: clinics.forget})

@@ -140,11 +140,24 @@ def default_text(c: Controller, locale: str) -> str:
 
     contact = [f"- {label}: {value}" for label, value in (
         (_("Address"), c.address), (_("E-mail"), c.email), (_("Phone"), c.phone)) if value]
+    # Polish says "after 1 day" and "after 5 days" differently; English only by the plural.
+    if c.unpaid_erasure_days == 1:
+        unpaid = _("If the deposit is not paid, your personal data is erased 1 day after the "
+                   "unpaid booking lapsed or was cancelled.")
+    else:
+        unpaid = _("If the deposit is not paid, your personal data is erased %(days)s days after "
+                   "the unpaid booking lapsed or was cancelled.", days=c.unpaid_erasure_days)
+    if c.retention_years == 1:
+        visits = _("Data about your visits is anonymised 1 year after the visit.")
+    else:
+        visits = _("Data about your visits is anonymised %(years)s years after the visit.",
+                   years=c.retention_years)
     parts = [
         "# " + _("Who is responsible for your data"),
         _("The controller of your personal data is %(clinic)s.", clinic=c.name),
         "\n".join(contact),
-        _("You can contact us about your data in any of these ways."),
+        _("You can contact us about your data in any of these ways.") if contact
+        else _("You can ask about your data at the clinic's reception."),
         "# " + _("What data we process"),
         _("When you book a visit we process your name, your e-mail address, your phone number "
           "if you give it, the visit (doctor, type of visit, date and time), the deposit payment "
@@ -177,11 +190,8 @@ def default_text(c: Controller, locale: str) -> str:
           "GDPR requires (such as the European Commission's standard contractual clauses)."),
         "# " + _("How long we keep it"),
         "\n".join([
-            "- " + _("If the deposit is not paid, your personal data is erased %(days)s days "
-                     "after the unpaid booking lapsed or was cancelled.",
-                     days=c.unpaid_erasure_days),
-            "- " + _("Data about your visits is anonymised %(years)s years after the visit.",
-                     years=c.retention_years),
+            "- " + unpaid,
+            "- " + visits,
             "- " + _("Records of paid deposits (amount, date and payment references) are kept for "
                      "5 years, as the Accounting Act requires (art. 74), without your name or "
                      "contact details."),
