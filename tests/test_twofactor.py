@@ -28,14 +28,22 @@ def _code(secret: str, steps: int = 0) -> str:
     return pyotp.TOTP(secret).at(time.time() + 30 * steps)
 
 
-def _enrol(client: httpx.Client, slug: str) -> tuple[str, list[str]]:
+def _wrong(secret: str, n: int = 1) -> list[str]:
+    """`n` six-digit codes that are not valid for any time step near now."""
+    near = {_code(secret, k) for k in range(-2, 3)}
+    return [c for c in (f"{i:06d}" for i in range(n + len(near))) if c not in near][:n]
+
+
+def _enrol(client: httpx.Client, slug: str) -> tuple[str, list[str], str]:
+    """Enrol with a real code: the secret, the recovery codes, and the code used."""
     page = client.get(f"/{slug}/staff/account/2fa")
     assert page.status_code == 200, page.text[-300:]
     secret = SECRET.search(page.text).group(1)
+    code = _code(secret)
     r = client.post(f"/{slug}/staff/account/2fa",
-                    data={"code": _code(secret), "_csrf_token": login_token(client, slug)})
+                    data={"code": code, "_csrf_token": login_token(client, slug)})
     assert r.status_code == 200 and "data-recovery-codes" in r.text, r.text[-500:]
-    return secret, CODES.findall(r.text)
+    return secret, CODES.findall(r.text), code
 
 
 def _second_step(client: httpx.Client, slug: str, code: str) -> httpx.Response:
@@ -71,11 +79,11 @@ def test_enrol_then_sign_in_with_a_real_code_and_a_replay_is_refused(client, ser
     # A reload shows the secret already scanned, not a new one.
     assert SECRET.search(client.get(f"/{clinic.slug}/staff/account/2fa").text).group(1) == secret
     wrong = client.post(f"/{clinic.slug}/staff/account/2fa",
-                        data={"code": "000000" if _code(secret) != "000000" else "111111",
+                        data={"code": _wrong(secret)[0],
                               "_csrf_token": login_token(client, clinic.slug)})
     assert wrong.status_code == 422 and 'data-error="wrong_code"' in wrong.text
 
-    _, codes = _enrol(client, clinic.slug)
+    _, codes, enrolled_with = _enrol(client, clinic.slug)
     assert len(codes) == len(set(codes)) == 10
     stored = {r[0] for r in owner_sql(
         pg.owner, clinic.id, "select code_hash from dentbook.staff_recovery_codes r"
@@ -94,15 +102,16 @@ def test_enrol_then_sign_in_with_a_real_code_and_a_replay_is_refused(client, ser
     assert COOKIE not in client.cookies and sessions(pg, clinic) == []
     assert client.get(f"/{clinic.slug}/staff").status_code == 303
     # The code used at enrolment (its time step) is spent; the next step's code works.
-    assert _second_step(client, clinic.slug, _code(secret)).status_code == 403
-    signed = _second_step(client, clinic.slug, _code(secret, 1))
+    assert _second_step(client, clinic.slug, enrolled_with).status_code == 403
+    used = _code(secret, 1)
+    signed = _second_step(client, clinic.slug, used)
     assert signed.status_code == 303 and signed.headers["location"] == f"/{clinic.slug}/staff"
     assert client.get(f"/{clinic.slug}/staff").status_code == 200
     _signout(client, clinic.slug)
 
     # The same code again, inside its window: refused.
     assert sign_in(client, clinic.slug, email).status_code == 303
-    replay = _second_step(client, clinic.slug, _code(secret, 1))
+    replay = _second_step(client, clinic.slug, used)
     assert replay.status_code == 403 and 'data-error="wrong_code"' in replay.text
     assert client.get(f"/{clinic.slug}/staff").status_code == 303
 
@@ -123,7 +132,7 @@ def test_the_same_code_sent_twice_at_once_signs_in_once(pg, clinic, server):
     email = add_staff(pg, clinic)
     with httpx.Client(base_url=server.url, timeout=30) as c:
         signed_in(c, clinic.slug, email)
-        secret, _ = _enrol(c, clinic.slug)
+        secret, _, _ = _enrol(c, clinic.slug)
         _signout(c, clinic.slug)
     clients = [httpx.Client(base_url=server.url, timeout=30) for _ in range(4)]
     try:
@@ -151,15 +160,16 @@ def test_codes_are_throttled_like_passwords_and_a_password_does_not_reset_the_co
         client, server, pg, clinic):
     email = add_staff(pg, clinic)
     signed_in(client, clinic.slug, email)
-    secret, _ = _enrol(client, clinic.slug)
+    secret, _, _ = _enrol(client, clinic.slug)
     _signout(client, clinic.slug)
     limit = server.settings.staff_login_max_failures
     assert sign_in(client, clinic.slug, email).status_code == 303
-    for i in range(limit - 1):
-        assert _second_step(client, clinic.slug, f"{i:06d}").status_code == 403
+    guesses = _wrong(secret, limit)
+    for guess in guesses[:-1]:
+        assert _second_step(client, clinic.slug, guess).status_code == 403
     # Entering the password again gives a new challenge, not new guesses.
     assert sign_in(client, clinic.slug, email).status_code == 303
-    assert _second_step(client, clinic.slug, "999999").status_code == 403
+    assert _second_step(client, clinic.slug, guesses[-1]).status_code == 403
     refused = _second_step(client, clinic.slug, _code(secret, 1))
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
     assert sessions(pg, clinic) == []
@@ -170,7 +180,7 @@ def test_codes_are_throttled_like_passwords_and_a_password_does_not_reset_the_co
 def test_a_late_or_missing_challenge_starts_again(client, pg, clinic):
     email = add_staff(pg, clinic)
     signed_in(client, clinic.slug, email)
-    secret, _ = _enrol(client, clinic.slug)
+    secret, _, _ = _enrol(client, clinic.slug)
     _signout(client, clinic.slug)
     assert client.get(f"/{clinic.slug}/staff/login/code").status_code == 303  # no challenge
     assert sign_in(client, clinic.slug, email).status_code == 303
@@ -184,7 +194,7 @@ def test_a_late_or_missing_challenge_starts_again(client, pg, clinic):
 def test_turning_it_off_takes_a_code(client, pg, clinic):
     email = add_staff(pg, clinic)
     signed_in(client, clinic.slug, email)
-    _, codes = _enrol(client, clinic.slug)
+    _, codes, _ = _enrol(client, clinic.slug)
     token = login_token(client, clinic.slug)
     r = client.post(f"/{clinic.slug}/staff/account/2fa/disable",
                     data={"code": "12345", "_csrf_token": token})
