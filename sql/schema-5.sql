@@ -14,9 +14,15 @@ alter table dentbook.bookings
 -- No-shows are counted per patient, by e-mail or by phone (a phone booking may have no
 -- e-mail). A phone number is compared by its last nine digits, so "+48 600 100 200" and
 -- "600-100-200" are one patient (nine digits is a Polish number without its prefix).
+create function dentbook.phone_key(p_phone text) returns text
+    language sql immutable parallel safe strict
+as $$
+    select case when length(d) < 6 then null else right(d, 9) end
+    from (select regexp_replace(p_phone, '[^0-9]', '', 'g') as d) x
+$$;
+
 alter table dentbook.bookings
-    add column phone_key text generated always as (
-        right(nullif(regexp_replace(patient_phone, '[^0-9]', '', 'g'), ''), 9)) stored;
+    add column phone_key text generated always as (dentbook.phone_key(patient_phone)) stored;
 create index bookings_no_shows_by_email on dentbook.bookings (tenant_id, email_key)
     where attendance = 'no_show';
 create index bookings_no_shows_by_phone on dentbook.bookings (tenant_id, phone_key)

@@ -10,7 +10,8 @@ drop function if exists dentbook.require_role, dentbook.enqueue_message,
     dentbook.schedule_reminders, dentbook.cancel_reminders, dentbook.owe_refund,
     dentbook.policy_refund, dentbook.add_visit_link, dentbook.visit_by_link,
     dentbook.cancel_by_link, dentbook.reschedule_by_link, dentbook.message_to_send,
-    dentbook.message_sent, dentbook.new_reference, dentbook.visit_details cascade;
+    dentbook.message_sent, dentbook.message_dropped, dentbook.new_reference,
+    dentbook.visit_details cascade;
 
 -- The signed-in account of this transaction (app.staff_id), if it is active and its role
 -- is at least p_min ('viewer' < 'reception' < 'admin'); otherwise SQLSTATE DBK40. The web
@@ -292,6 +293,17 @@ as $$
     select exists (select from u)
 $$;
 grant execute on function dentbook.message_sent(bigint, text, text) to dentbook_service;
+
+-- It will never go out: its patient was erased (or anonymised) before it was sent.
+create function dentbook.message_dropped(p_message bigint)
+    returns boolean
+    language sql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
+as $$
+    with u as (update messages set state = 'cancelled' where id = p_message and state = 'due'
+               returning 1)
+    select exists (select from u)
+$$;
+grant execute on function dentbook.message_dropped(bigint) to dentbook_service;
 
 -- Everything a message (or the calendar file) about a visit says, as it is now.
 create function dentbook.visit_details(p_booking uuid)

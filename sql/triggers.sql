@@ -88,6 +88,26 @@ drop trigger if exists bookings_notify on dentbook.bookings;
 create trigger bookings_notify after insert or update on dentbook.bookings
     for each row execute function dentbook.notify_booking();
 
+-- Privacy: a visit records the version of the clinic's privacy notice in force at the
+-- instant it is booked (0: the default template), the one its booking form linked to. A
+-- version saved between the form being shown and sent is the one recorded: the notice in
+-- force when the patient gave their data.
+create or replace function dentbook.stamp_privacy_version() returns trigger
+    language plpgsql security definer set search_path = dentbook, pg_catalog, pg_temp
+as $$
+begin
+    if new.kind = 'visit' then
+        new.privacy_version := coalesce((select max(p.version) from privacy_notices p
+                                         where p.tenant_id = new.tenant_id), 0);
+    end if;
+    return new;
+end
+$$;
+
+drop trigger if exists bookings_privacy_version on dentbook.bookings;
+create trigger bookings_privacy_version before insert on dentbook.bookings
+    for each row execute function dentbook.stamp_privacy_version();
+
 -- A clinic's details or setup changed (its row, doctors, visit types, hours, days off):
 -- every process forgets what it kept of it (dentbook.tenancy, dentbook.live.grids). The
 -- payload is the clinic's id; one per clinic and transaction (NOTIFY folds duplicates).

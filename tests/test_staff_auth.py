@@ -330,3 +330,82 @@ def test_signing_out_ends_the_sessions_live_stream(client, pg, clinic, server):
     finally:
         mine.close()
         theirs.close()
+
+
+def _audit(pg, clinic, email):
+    return owner_sql(pg.owner, clinic.id,
+                     "select l.action, l.detail, l.actor from dentbook.audit_log l"
+                     " join dentbook.staff_accounts a on a.id = l.staff_id where a.email = %s"
+                     " order by l.id", (email,))
+
+
+def test_sign_ins_and_sign_outs_are_in_the_audit_log(client, pg, clinic):
+    email = add_staff(pg, clinic)
+    assert sign_in(client, clinic.slug, email, "wrong").status_code == 403
+    signed_in(client, clinic.slug, email)
+    client.post(f"/{clinic.slug}/staff/logout", data={"_csrf_token": login_token(client, clinic.slug)})
+    assert _audit(pg, clinic, email) == [("signin", "password", "staff"),
+                                         ("signout", "this session", "staff")]
+
+
+def test_sign_out_of_all_sessions_ends_every_one_and_their_streams(client, pg, clinic, server):
+    email, other = add_staff(pg, clinic), add_staff(pg, clinic)
+    here = signed_in(client, clinic.slug, email)
+    with httpx.Client(base_url=server.url) as laptop, httpx.Client(base_url=server.url) as colleague:
+        there = signed_in(laptop, clinic.slug, email)
+        theirs = signed_in(colleague, clinic.slug, other)
+        stream = SseClient(f"{server.url}/{clinic.slug}/staff/events",
+                           headers={"Cookie": f"{COOKIE}={there}"})
+        try:
+            wait_for(lambda: stream.messages, what="the stream open")
+            page = client.get(f"/{clinic.slug}/staff/account/2fa")
+            assert "data-signout-all" in page.text
+            r = client.post(f"/{clinic.slug}/staff/account/signout-all",
+                            data={"_csrf_token": login_token(client, clinic.slug)})
+            assert r.status_code == 303 and r.headers["location"] == f"/{clinic.slug}/staff/login"
+            assert any(k == "set-cookie" and v.startswith(COOKIE + "=") and "Max-Age=0" in v
+                       for k, v in r.headers.multi_items())
+            wait_for(lambda: stream.finished, timeout=10, what="the other session's stream to end")
+        finally:
+            stream.close()
+        assert sessions(pg, clinic) == [digest(theirs)]
+        for c, token in ((client, here), (laptop, there)):
+            assert _is_login_redirect(_dashboard(c, clinic.slug, token), clinic.slug)
+        assert colleague.get(f"/{clinic.slug}/staff").status_code == 200
+    assert ("signout", "all sessions (2)", "staff") in _audit(pg, clinic, email)
+
+
+def _set_cookies(response: httpx.Response) -> dict[str, str]:
+    return {v.split("=", 1)[0]: v for k, v in response.headers.multi_items() if k == "set-cookie"}
+
+
+def test_every_cookie_is_secure_on_https_behind_a_trusted_proxy(pg, clinic):
+    email = add_staff(pg, clinic)
+    https = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.20"}
+    app = Server(app_settings(pg, trusted_proxies="127.0.0.0/8")).start()
+    try:
+        with httpx.Client(base_url=app.url) as c:
+            page = c.get(f"/{clinic.slug}/staff/login", params={"lang": "en"}, headers=https)
+            cookies = _set_cookies(page)
+            assert {"csrftoken", "lang"} <= set(cookies)
+            assert all("; Secure" in v for v in cookies.values()), cookies
+            token = CSRF.search(page.text).group(1)
+            r = c.post(f"/{clinic.slug}/staff/login", headers={
+                **https, "cookie": f"csrftoken={page.cookies['csrftoken']}"},
+                data={"email": email, "password": PASSWORD, "_csrf_token": token})
+            assert r.status_code == 303
+            assert "; Secure" in _set_cookies(r)[COOKIE]
+            # Plain HTTP through the same proxy: not Secure (the browser could not send them).
+            plain = _set_cookies(c.get(f"/{clinic.slug}/staff/login", params={"lang": "pl"},
+                                       headers={"X-Forwarded-Proto": "http"}))
+            assert plain and not any("Secure" in v for v in plain.values()), plain
+    finally:
+        app.stop()
+    # From a peer that is not a trusted proxy the header is anyone's word: ignored.
+    app = Server(app_settings(pg, trusted_proxies="10.0.0.0/8")).start()
+    try:
+        with httpx.Client(base_url=app.url) as c:
+            spoofed = _set_cookies(c.get(f"/{clinic.slug}/staff/login", headers=https))
+            assert "csrftoken" in spoofed and "Secure" not in spoofed["csrftoken"]
+    finally:
+        app.stop()

@@ -118,7 +118,10 @@ WRITES = [
     "update dentbook.staff_accounts set password_hash = 'x'",
     "select * from dentbook.staff_credentials('x@example.com')",
     "select dentbook.staff_set_hash(gen_random_uuid(), 'x')",
-    "select dentbook.staff_session_start(gen_random_uuid(), sha256('x'), null, '1 hour', '1 hour', 0)",
+    "select dentbook.staff_session_start(gen_random_uuid(), sha256('x'), null, '1 hour', '1 hour', 0,"
+    " 'password')",
+    "select dentbook.staff_totp_used(gen_random_uuid(), 1)",
+    "select dentbook.staff_sessions_end_all(sha256('x'))",
     "select * from dentbook.staff_session_touch(sha256('x'), '1 hour')",
     "select * from dentbook.login_attempt('x@example.com', null, '1 hour', 5, 50, 20)",
     "select dentbook.release_hold(gen_random_uuid(), 'x')",
@@ -144,8 +147,11 @@ def test_only_the_service_level_runs_the_sign_in_functions(pg, level):
             "select p.oid::regprocedure::text from pg_proc p join pg_namespace n"
             " on n.oid = p.pronamespace where n.nspname = 'dentbook' and p.proname = any(%s)",
             (["staff_credentials", "staff_set_hash", "staff_session_start", "staff_session_touch",
-              "staff_session_end", "login_attempt"],))]
-        assert len(names) == 6
+              "staff_session_end", "login_attempt", "staff_sessions_end_all",
+              "staff_challenge_start", "staff_challenge", "staff_second_factor", "staff_totp_used",
+              "staff_recovery_used", "staff_totp_state", "staff_totp_begin", "staff_totp_confirm",
+              "staff_totp_disable", "login_attempt_passed"],))]
+        assert len(names) == 17
         for fn in names:
             for role, expected in ((level.value, False), (Level.SERVICE.value, True)):
                 allowed = conn.execute("select has_function_privilege(%s, %s, 'execute')",

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
+from dentbook import retention
 from dentbook.passwords import hash_password
 
 RESERVED_SLUGS = {"static", "healthz", "readyz", "webhooks", "favicon.ico", "robots.txt"}
@@ -63,6 +64,8 @@ def add_clinic(url: str, slug: str, name: str, time_zone: str = "Europe/Warsaw",
         conn.execute(
             "insert into dentbook.tenants (id, slug, name, time_zone, default_locale, currency)"
             " values (%s, %s, %s, %s, %s, %s)", (new, slug, name, time_zone, locale, currency))
+        # Its nightly retention run, from the start.
+        conn.execute(retention.SCHEDULE)
     return new
 
 

@@ -21,7 +21,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import Message, Scope
 
-from dentbook import jobs, logs, payments, tenancy
+from dentbook import jobs, logs, payments, retention, tenancy
 from dentbook.agenda import Filters
 from dentbook.db import Conn, Database
 from dentbook.live.grids import Grids
@@ -33,8 +33,8 @@ from dentbook.resources import STATIC_DIR
 from dentbook.settings import Settings, load_settings
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb, Clinics
-from dentbook.web import audit as audit_pages
 from dentbook.web import (
+    account,
     bookings,
     deps,
     desk,
@@ -42,13 +42,17 @@ from dentbook.web import (
     errors,
     health,
     invites,
+    patients,
+    privacy,
     public,
     streams,
     visits,
     webhooks,
 )
+from dentbook.web import audit as audit_pages
 from dentbook.web import feeds as feed_pages
 from dentbook.web import staff as staff_pages
+from dentbook.web.cookies import secure_on_https
 from dentbook.web.render import attach, make_environment
 from dentbook.web.settings import ROUTER as SETTINGS_ROUTER
 from dentbook.web.streams import Streams
@@ -69,9 +73,10 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     # The dev inbox shows what the local mail sink caught; never with a real mail server.
     inbox = MailInbox(Path(settings.mail_sink_dir)) if settings.mail_sink_dir else None
     stripe_client = make_client(settings)
-    runner = jobs.Runner(database, {"refund": partial(payments.refund_job, database, stripe_client)},
+    runner = jobs.Runner(database, {"refund": partial(payments.refund_job, database, stripe_client),
+                                    retention.KIND: partial(retention.run_job, database, settings)},
                          backoff=timedelta(seconds=settings.job_retry_seconds),
-                         attempts=settings.job_attempts)
+                         attempts=settings.job_attempts, prepare=(retention.ENSURE,))
     grids = Grids(database, settings, env)
 
     def clinic_changed(payload: str) -> None:
@@ -122,6 +127,8 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             streams.calendar_events, streams.booking_events, streams.staff_events,
             staff_pages.ROUTER, desk.ROUTER, audit_pages.ROUTER,
             SETTINGS_ROUTER, invites.invite_page, invites.set_password, feed_pages.doctor_feed,
+            account.ROUTER, patients.ROUTER,
+            privacy.privacy_page, privacy.settings_page, privacy.settings_submit,
         ],
         dependencies=deps.CLINIC,
     )
@@ -157,7 +164,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             exclude=["/webhooks/stripe"],
         ),
         exception_handlers=errors.HANDLERS,
-        before_send=[security_headers],
+        before_send=[security_headers, secure_on_https],
         lifespan=[lifespan],
         state=State({"db": database, "clinics": clinics, "settings": settings, "live": live,
                      "jobs": runner, "streams": Streams(settings)}),

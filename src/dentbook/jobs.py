@@ -10,6 +10,9 @@ was written: no polling loop, no cron, no separate worker process.
 
 A handler must be idempotent: a process that dies after the effect but before marking the
 job done leaves it to be claimed again when the lease runs out.
+
+At start a runner first runs its `prepare` statements at the worker level (e.g. making sure
+every clinic has its retention job), retrying them like everything else until they succeed.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -60,8 +63,9 @@ class Runner:
                  lease: timedelta = timedelta(minutes=5), batch: int = 20,
                  backoff: timedelta = timedelta(seconds=30),
                  max_backoff: timedelta = timedelta(hours=6), attempts: int = 10,
-                 longest_sleep: float = 900.0) -> None:
+                 longest_sleep: float = 900.0, prepare: Sequence[str] = ()) -> None:
         self.db, self.handlers = db, dict(handlers)
+        self.prepare = tuple(prepare)
         self.lease, self.batch = lease, batch
         self.backoff, self.max_backoff, self.attempts = backoff, max_backoff, attempts
         # A missed NOTIFY (listener down) costs at most this long a delay.
@@ -83,8 +87,12 @@ class Runner:
                 await self._task
 
     async def _run(self) -> None:
+        prepared = False
         while True:
             try:
+                if not prepared:
+                    await self.run_prepare()
+                    prepared = True
                 ran = await self.run_due()
                 pause = 0.0 if ran >= self.batch else await self._until_next()
             except DatabaseUnavailable as exc:
@@ -97,6 +105,14 @@ class Runner:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), pause)
+
+    async def run_prepare(self) -> None:
+        """Run the `prepare` statements, in one transaction at the worker level."""
+        if not self.prepare:
+            return
+        async with self.db.transaction(Level.WORKER) as conn:
+            for statement in self.prepare:
+                await conn.execute(statement.encode())
 
     async def run_due(self) -> int:
         """Claim and run the jobs due now (one batch); returns how many were claimed."""

@@ -46,6 +46,7 @@ STEPS = (
     Step("schema-3.sql", repeatable=False),
     Step("schema-4.sql", repeatable=False),
     Step("schema-5.sql", repeatable=False),
+    Step("schema-7.sql", repeatable=False),
     Step("rls.sql", repeatable=True),
     Step("anon.sql", repeatable=True),
     Step("staff.sql", repeatable=True),
@@ -55,6 +56,7 @@ STEPS = (
     Step("staff-desk.sql", repeatable=True),
     Step("staff-admin.sql", repeatable=True),
     Step("service-signin.sql", repeatable=True),
+    Step("service-privacy.sql", repeatable=True),
     Step("worker.sql", repeatable=True),
     Step("triggers.sql", repeatable=True),
 )

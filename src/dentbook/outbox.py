@@ -35,6 +35,7 @@ Links = Callable[[str, str], tuple[str, str]]
 MESSAGE = "select * from dentbook.message_to_send(%s)"
 DETAILS = "select * from dentbook.visit_details(%s)"
 SENT = "select dentbook.message_sent(%s, %s, %s)"
+DROPPED = "select dentbook.message_dropped(%s)"
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,11 @@ class Outbox:
             if pending is None or pending.state != "due":
                 return  # sent already (a job claimed again), or cancelled since
             details = await _one(conn, Details, DETAILS, pending.booking_id)
+            if details is None or not pending.to_address or not details.patient_name:
+                # The patient was erased (or anonymised) meanwhile: nobody to write to.
+                await conn.execute(DROPPED, (job.ref,))
+                return
             link = await visits.ensure_link(conn, self.settings.secret_key, pending.booking_id)
-        if details is None or not pending.to_address or not details.patient_name:
-            raise GiveUp("the visit or its patient is gone (erased)")
         if self.smtp is None:
             raise MailError("no SMTP_URL configured", transient=True)
         mail = self._mail(pending, details, link)

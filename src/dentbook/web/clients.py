@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 from litestar import Request
+from litestar.types import Scope
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -51,9 +52,16 @@ def client_address(request: Request[Any, Any, Any]) -> str | None:
 
 def is_https(request: Request[Any, Any, Any]) -> bool:
     """Whether the browser is on HTTPS: our own scheme, or a trusted proxy's word for it."""
-    if request.url.scheme == "https":
+    return scope_is_https(request.scope, request.app.state.settings.trusted_proxies)
+
+
+def scope_is_https(scope: Scope, trusted_proxies: str) -> bool:
+    """`is_https` for an ASGI scope (for hooks that have no request)."""
+    if scope.get("scheme") == "https":
         return True
-    peer = request.client.host if request.client else None
-    networks = trusted_networks(request.app.state.settings.trusted_proxies)
-    return (peer is not None and _trusted(peer, networks)
-            and request.headers.get("x-forwarded-proto", "").lower() == "https")
+    client = scope.get("client")
+    peer = client[0] if client else None
+    if peer is None or not _trusted(peer, trusted_networks(trusted_proxies)):
+        return False
+    proto = next((v for k, v in scope.get("headers", ()) if k.lower() == b"x-forwarded-proto"), b"")
+    return proto.decode("latin-1").strip().lower() == "https"

@@ -11,7 +11,7 @@ from litestar.response import Redirect, Template
 
 from dentbook.db import DatabaseUnavailable
 from dentbook.errors import Invalid, NotFound
-from dentbook.staff import Forbidden, NotSignedIn
+from dentbook.staff import Forbidden, MustEnrol, NotSignedIn
 from dentbook.web.messages import MESSAGES
 from dentbook.web.render import page, request_locale
 
@@ -40,6 +40,16 @@ def on_not_signed_in(request: Request[Any, Any, Any],
         return Response("sign in first", status_code=401, media_type="text/plain", headers=private)
     login = request.app.state.urls("staff_login", slug=request.path_params["slug"])
     return Redirect(login, status_code=303, headers=private)
+
+
+def on_must_enrol(request: Request[Any, Any, Any], exc: MustEnrol) -> Redirect | Response[str]:
+    """An admin without the second factor the clinic requires: to the enrolment page first."""
+    private = {"Cache-Control": "no-store"}
+    if request.route_handler.opt.get("stream"):
+        return Response("enrol a second factor first", status_code=401, media_type="text/plain",
+                        headers=private)
+    enrol = request.app.state.urls("staff_account_2fa", slug=request.path_params["slug"])
+    return Redirect(enrol, status_code=303, headers=private)
 
 
 def on_forbidden(request: Request[Any, Any, Any], exc: Forbidden) -> Template:
@@ -80,6 +90,7 @@ def on_crash(request: Request[Any, Any, Any], exc: Exception) -> Template:
 HANDLERS: dict[type[Exception] | int, Any] = {
     NotFound: on_not_found,
     NotSignedIn: on_not_signed_in,
+    MustEnrol: on_must_enrol,
     Forbidden: on_forbidden,
     Invalid: on_invalid,
     HTTPException: on_http,

@@ -3,8 +3,10 @@
 A guard checks the session cookie against the clinic in the address (another clinic's
 session simply does not exist there), keeps the account on the request for the route's
 dependencies, and compares roles. Not signed in here — anonymous or another clinic's
-staff — is `NotSignedIn`; signed in with too low a role is `Forbidden`. `web/errors.py`
-turns both into their one answer each. The SQL functions that write check the role again.
+staff — is `NotSignedIn`; signed in with too low a role is `Forbidden`; an admin who must
+enrol a second factor first is `MustEnrol` on every route but the enrolment page's (opt
+`ENROLMENT`). `web/errors.py` turns each into its one answer. The SQL functions that write
+check the role again.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
 from dentbook import staff
-from dentbook.staff import Forbidden, NotSignedIn, Role, StaffUser
+from dentbook.staff import Forbidden, MustEnrol, NotSignedIn, Role, StaffUser
 from dentbook.tenancy import ClinicDb
 
 _KEY = "dentbook_staff"
+# Routes an admin who must enrol a second factor may still use (the enrolment itself).
+ENROLMENT = {"enrolment": True}
 
 
 async def _check(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUser:
@@ -37,8 +41,11 @@ async def _check(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUser:
 
 
 def requires(role: Role) -> Guard:
-    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        if not (await _check(connection)).may(role):
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        user = await _check(connection)
+        if user.must_enrol and not handler.opt.get("enrolment"):
+            raise MustEnrol()
+        if not user.may(role):
             raise Forbidden()
 
     guard.__name__ = f"requires_{role.name.lower()}"

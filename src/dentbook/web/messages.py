@@ -103,4 +103,18 @@ MESSAGES = {
     "invalid_address": N_("Please enter the address (up to 300 characters)."),
     "invalid_time_zone": N_("Please choose a time zone from the list (e.g. Europe/Warsaw)."),
     "invalid_default_locale": N_("Please choose a language."),
+    "wrong_code": N_("That code is not right, or it was already used. Enter the code your app "
+                     "shows now, or an unused recovery code."),
+    "challenge_expired": N_("The time to enter your code ran out. Please sign in again."),
+    "nothing_found": N_("Nothing found: this clinic holds no bookings for that e-mail address or "
+                        "phone number. Nothing was changed."),
+    "visit_in_progress": N_("One of this person's visits is in progress right now. Erase their "
+                            "data once it has ended."),
+    "payment_in_progress": N_("A payment of this person's is under way (a booking waiting for its "
+                              "deposit). Erase their data once it has completed or lapsed."),
+    "refund_pending": N_("A refund to this person is still to be made. Erase their data once it "
+                         "has gone through."),
+    "patient_query_required": N_("Please enter an e-mail address or a phone number."),
+    "erase_confirm_required": N_("Please confirm that you have checked who is asking."),
+    "invalid_notice": N_("Please enter the notice's text (up to 20,000 characters)."),
 }

@@ -1,8 +1,10 @@
 """Staff pages over HTTP: sign-in, sign-out and the agenda (§5, §9).
 
 The session lives in our own HttpOnly cookie holding a random id, scoped to the clinic's
-staff pages; the database keeps only its hash (see `dentbook.staff`). Litestar's CSRF
-middleware guards the POSTs; the guards in `web/guards.py` guard the rest.
+staff pages; the database keeps only its hash (see `dentbook.staff`). An account with a
+second factor gets a short-lived challenge cookie instead and goes on to the code step
+(`web/account.py`). Litestar's CSRF middleware guards the POSTs; the guards in
+`web/guards.py` guard the rest.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Request, Router, get, post
-from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
@@ -24,7 +25,8 @@ from dentbook.settings import Settings
 from dentbook.staff import Role, StaffUser
 from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web import csrf
-from dentbook.web.clients import client_address, is_https
+from dentbook.web.clients import client_address
+from dentbook.web.cookies import staff_cookie
 from dentbook.web.guards import viewer
 from dentbook.web.render import page
 
@@ -56,8 +58,8 @@ async def login(request: Request[Any, Any, Any], clinic_db: NamedDependency[Clin
         return expired
     try:
         form = parse(staff.LoginForm, raw)
-        token = await staff.sign_in(clinic_db, settings, form, client_address(request),
-                                    request.cookies.get(staff.COOKIE))
+        signed_in = await staff.sign_in(clinic_db, settings, form, client_address(request),
+                                        request.cookies.get(staff.COOKIE))
     except Invalid as exc:
         return _login(request, clinic, locale, 422, "invalid", exc.fields, raw)
     except staff.LoginFailed:
@@ -66,8 +68,13 @@ async def login(request: Request[Any, Any, Any], clinic_db: NamedDependency[Clin
         refused = _login(request, clinic, locale, 429, "login_throttled", form=raw)
         refused.headers["Retry-After"] = str(exc.retry_after)
         return refused
+    if signed_in.second_factor:
+        step = _to(request, "staff_login_code", clinic)
+        step.cookies.append(staff_cookie(request, clinic, staff.CHALLENGE_COOKIE, signed_in.token,
+                                         max_age=staff.CHALLENGE_MINUTES * 60))
+        return step
     signed = _to(request, "staff_dashboard", clinic)
-    signed.cookies.append(_cookie(request, clinic, token))
+    signed.cookies.append(staff_cookie(request, clinic, staff.COOKIE, signed_in.token))
     return signed
 
 
@@ -76,7 +83,7 @@ async def logout(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic
                  service_tx: NamedDependency[Conn]) -> Redirect:
     await staff.sign_out(service_tx, request.cookies.get(staff.COOKIE))
     response = _to(request, "staff_login", clinic)
-    response.cookies.append(_cookie(request, clinic, "", max_age=0))
+    response.cookies.append(staff_cookie(request, clinic, staff.COOKIE, "", max_age=0))
     return response
 
 
@@ -135,17 +142,6 @@ def _login(request: Request[Any, Any, Any], clinic: Clinic, locale: str, status:
 def _to(request: Request[Any, Any, Any], name: str, clinic: Clinic) -> Redirect:
     return Redirect(request.app.state.urls(name, slug=clinic.slug), status_code=303,
                     headers=PRIVATE)
-
-
-def _cookie(request: Request[Any, Any, Any], clinic: Clinic, value: str,
-            max_age: int | None = None) -> Cookie:
-    # A browser-session cookie (the server enforces the idle and absolute limits), sent only
-    # to its own clinic's staff pages: a browser signed in at two clinics holds two, signing
-    # in or out at one never touches the other, and patient pages never see it.
-    return Cookie(key=staff.COOKIE, value=value,
-                  path=request.app.state.urls("staff_dashboard", slug=clinic.slug).rstrip("/"),
-                  httponly=True, samesite="lax", max_age=max_age,
-                  secure=request.app.state.settings.cookies_secure or is_https(request))
 
 
 ROUTER = Router(path="/staff", route_handlers=[login_page, login, logout, dashboard])
