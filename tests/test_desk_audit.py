@@ -53,10 +53,10 @@ def test_every_front_desk_change_is_on_the_audit_page(client, server, pg, clinic
         assert [r.split('data-action="')[1].split('"')[0] for r in block_rows] == [
             "status", "block"]
 
-        # By account: only what that account did (and read).
+        # By account: only what that account did (and its sign-ins and reads).
         mine = a.get("/audit", staff=staff_id(pg, clinic, a.email)).text
         actions = set(re.findall(r'data-action="(\w+)"', mine))
-        assert actions <= {"moved", "read"} and "moved" in actions
+        assert actions <= {"moved", "read", "signin"} and "moved" in actions
 
 
 def test_bad_filters_are_refused(server, pg, clinic):
@@ -91,7 +91,8 @@ def test_the_csv_export_streams_the_whole_filtered_log(server, pg, clinic):
         assert len(_csv(v.get("/audit", format="csv"))) == total
         me = staff_id(pg, clinic, v.email)
         own = _csv(v.get("/audit.csv", staff=me))
-        assert [(r["account"], r["action"]) for r in own] == [(v.email, "read")]
+        assert [(r["account"], r["action"]) for r in own] == [(v.email, "read"),
+                                                              (v.email, "signin")]
 
 
 def test_another_clinics_log_is_never_in_the_export(server, pg, make_clinic):

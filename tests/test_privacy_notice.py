@@ -99,7 +99,7 @@ def test_an_admin_saves_versions_old_ones_stay_and_bookings_record_the_one_in_fo
 def test_only_admins_edit_the_notice(client, pg, clinic):
     anonymous = client.get(f"/{clinic.slug}/staff/settings/privacy")
     assert anonymous.status_code == 303 and anonymous.headers["location"].endswith("/staff/login")
-    signed_in(client, clinic.slug, add_staff(pg, clinic))  # a viewer
+    signed_in(client, clinic.slug, add_staff(pg, clinic, role="viewer"))
     assert client.get(f"/{clinic.slug}/staff/settings/privacy").status_code == 403
     token = login_token(client, clinic.slug)
     r = client.post(f"/{clinic.slug}/staff/settings/privacy",

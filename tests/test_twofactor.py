@@ -213,7 +213,7 @@ def test_turning_it_off_takes_a_code(client, pg, clinic):
 
 def test_a_clinic_can_require_it_of_admins(client, server, pg, clinic):
     email = make_admin(pg, clinic)
-    viewer = add_staff(pg, clinic)
+    viewer = add_staff(pg, clinic, role="viewer")
     signed_in(client, clinic.slug, email)
     token = login_token(client, clinic.slug)
     r = client.post(f"/{clinic.slug}/staff/settings/security",
