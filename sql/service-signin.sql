@@ -82,7 +82,7 @@ begin
     if not found then
         return false;
     end if;
-    perform pg_notify('dentbook_sessions', json_build_object(
+    perform dentbook.announce('dentbook_sessions', json_build_object(
         't', dentbook.current_tenant(), 'k', encode(sha256(p_id_hash), 'hex'))::text);
     return true;
 end

@@ -45,6 +45,7 @@ STEPS = (
     Step("schema-2.sql", repeatable=False),
     Step("schema-3.sql", repeatable=False),
     Step("schema-4.sql", repeatable=False),
+    Step("schema-8.sql", repeatable=False),
     Step("rls.sql", repeatable=True),
     Step("anon.sql", repeatable=True),
     Step("staff.sql", repeatable=True),
