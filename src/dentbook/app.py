@@ -6,7 +6,6 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 
 import stripe
@@ -23,13 +22,16 @@ from dentbook import jobs, logs, payments, tenancy
 from dentbook.agenda import Filters
 from dentbook.db import Conn, Database
 from dentbook.live.hub import Live
+from dentbook.logs import RequestIds
 from dentbook.mail.inbox import MailInbox
+from dentbook.metrics import Metrics, instrument
 from dentbook.payments import make_client
 from dentbook.resources import STATIC_DIR
 from dentbook.settings import Settings, load_settings
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb, Clinics
 from dentbook.web import bookings, deps, devmail, errors, health, public, streams, webhooks
+from dentbook.web import metrics as metrics_page
 from dentbook.web import staff as staff_pages
 from dentbook.web.render import attach, make_environment
 from dentbook.web.streams import Streams
@@ -44,15 +46,26 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     database = db or Database(settings.database_url, min_size=settings.pool_min,
-                              max_size=settings.pool_max, timeout=settings.pool_timeout_seconds)
+                              max_size=settings.pool_max, timeout=settings.pool_timeout_seconds,
+                              prepare=settings.prepare)
     env = make_environment()
     clinics = Clinics(database)
     # The dev inbox shows what the local mail sink caught; never with a real mail server.
     inbox = MailInbox(Path(settings.mail_sink_dir)) if settings.mail_sink_dir else None
     stripe_client = make_client(settings)
-    runner = jobs.Runner(database, {"refund": partial(payments.refund_job, database, stripe_client)})
-    live = Live(database, clinics, settings, env, settings.database_url,
+    measured = Metrics()
+
+    async def refund(job: jobs.Job) -> None:
+        if await payments.refund_job(database, stripe_client, job):
+            measured.refunds.inc()
+
+    runner = jobs.Runner(database, {"refund": refund})
+    # LISTEN goes straight to PostgreSQL (a transaction pooler cannot keep a session's LISTEN).
+    live = Live(database, clinics, settings, env, settings.listen_url,
                 {jobs.CHANNEL: runner.wake, tenancy.CHANNEL: clinics.forget})
+    measured.pool_stats = database.pool.get_stats
+    measured.listener_ready = lambda: live.listener.ready
+    live.listener.on_notification = measured.notification_handled
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -95,7 +108,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             health.healthz, health.readyz,
             create_static_files_router(path="/static", directories=[STATIC_DIR],
                                        name="static", include_in_schema=False),
-            public.directory, webhooks.stripe_webhook, clinic_routes,
+            public.directory, webhooks.stripe_webhook, metrics_page.scrape, clinic_routes,
             devmail.mail_page, devmail.mail_json, devmail.mail_raw,
         ],
         dependencies={
@@ -124,12 +137,16 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         before_send=[security_headers],
         lifespan=[lifespan],
         state=State({"db": database, "clinics": clinics, "settings": settings, "live": live,
-                     "jobs": runner, "streams": Streams(settings)}),
+                     "jobs": runner, "streams": Streams(settings), "metrics": measured,
+                     # Called by dentbook.protocol when the server starts shutting down.
+                     "drain": live.fanout.close_all}),
         request_max_body_size=64 * 1024,
         openapi_config=None,
         logging_config=None,  # ours: JSON lines (dentbook.logs)
     )
     attach(app, env)
+    instrument(app, measured)
+    app.asgi_handler = RequestIds(app.asgi_handler, settings.trusted_proxies)
     return app
 
 

@@ -18,6 +18,9 @@ from typing import Protocol
 from uuid import UUID
 
 QUEUE_SIZE = 64  # messages a client may fall behind before it is disconnected
+# The last message of every stream when this process shuts down: reconnect in a second,
+# which the load balancer sends to a process that is still up.
+FAREWELL = b"retry: 1000\n\n"
 
 
 class Topic(Protocol):
@@ -45,10 +48,12 @@ class Subscriber:
             self.close()
             self.dropped = True
 
-    def close(self) -> None:
-        """End the stream: drop what is queued, leave only the end marker."""
+    def close(self, farewell: bytes | None = None) -> None:
+        """End the stream: drop what is queued, leave only `farewell` and the end marker."""
         while not self.queue.empty():
             self.queue.get_nowait()
+        if farewell is not None and self.queue.maxsize != 1:
+            self.queue.put_nowait(farewell)
         self.queue.put_nowait(None)
 
 
@@ -59,6 +64,7 @@ class Fanout:
         self._index: dict[Hashable, set[Topic]] = {}
         self._boot = secrets.token_hex(3)
         self._sequence = 0
+        self.closed = False  # shutting down: streams end as soon as they start
 
     def next_id(self) -> str:
         """A message id, unique across this process's life (`Last-Event-ID`)."""
@@ -73,6 +79,8 @@ class Fanout:
             for key in topic.keys:
                 self._index.setdefault(key, set()).add(topic)
         subs.add(sub)
+        if self.closed:
+            sub.close(FAREWELL)
         return sub
 
     def unsubscribe(self, topic: Topic, sub: Subscriber) -> None:
@@ -104,9 +112,13 @@ class Fanout:
         return sum(len(s) for s in self.topics.values())
 
     def close_all(self) -> None:
+        """End every stream (shutting down), each with FAREWELL, and any that starts later."""
+        if self.closed:
+            return
+        self.closed = True
         for subs in self.topics.values():
             for sub in subs:
-                sub.close()
+                sub.close(FAREWELL)
 
 
 def doctor_key(tenant: UUID, doctor: UUID) -> tuple[str, UUID, UUID]:
