@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from helpers import STRIPE_KEY, WEBHOOK_SECRET, Pg, free_port, is_ready, wait_for
+from dentbook.db import Database, Level
+from dentbook.logs import request_id
+from helpers import STRIPE_KEY, WEBHOOK_SECRET, Pg, free_port, is_ready, run_async, wait_for
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class RawSse:
         self.lines: list[str] = []
         self.status: int | None = None
         self.outcome: str | None = None
+        self._response: httpx.Response | None = None
         self._client = httpx.Client(timeout=httpx.Timeout(30, read=300))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -123,7 +127,7 @@ class RawSse:
     def _run(self) -> None:
         try:
             with self._client.stream("GET", self.url) as r:
-                self.status = r.status_code
+                self.status, self._response = r.status_code, r
                 for line in r.iter_lines():
                     self.lines.append(line)
             self.outcome = "ended"
@@ -135,8 +139,10 @@ class RawSse:
         return any(line.startswith("data: ") for line in self.lines)
 
     def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
         self._client.close()
-        self._thread.join(10)
+        self._thread.join(5)
 
 
 def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -153,3 +159,31 @@ def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 def metric(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
            **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def app_names(pg, url: str) -> list[tuple[str, str]]:
+    """application_name in a transaction of dentbook.db made for a request, as the
+    transaction sees it and as pg_stat_activity shows it; then in one made for no request."""
+    found = []
+
+    async def run() -> None:
+        db = Database(url, min_size=1, max_size=1, prepare=False)
+        await db.open()
+        token = request_id.set("req-19abc")
+        try:
+            with psycopg.connect(pg.owner) as watch:
+                async with db.transaction(Level.ANON) as conn:
+                    own, pid = await (await conn.execute(
+                        "select current_setting('application_name'), pg_backend_pid()")).fetchone()
+                    (seen,) = watch.execute("select application_name from pg_stat_activity"
+                                            " where pid = %s", (pid,)).fetchone()
+                    found.append((own, seen))
+            request_id.reset(token)
+            async with db.transaction(Level.ANON) as conn:
+                (after,) = await (await conn.execute("select current_setting('application_name')")).fetchone()
+                found.append((after, after))
+        finally:
+            await db.close()
+
+    run_async(run())
+    return found

@@ -14,10 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psycopg
-from scale_kit import Serve, metric, scrape
+from scale_kit import Serve, app_names, metric, scrape
 
-from dentbook.db import Database, Level
-from dentbook.logs import request_id
+from dentbook.db import Database
 from helpers import (
     SseClient,
     book,
@@ -183,34 +182,6 @@ def test_late_payments_are_refunded_once_each_with_two_job_runners(private_pg, t
     made = [metric(scrape(s.url), "dentbook_refunds_total") for s in (a, b)]
     assert sum(made) == LATE, made
     print(f"jobs: {LATE} late payments, {LATE} refunds by 2 runners ({made[0]:.0f} + {made[1]:.0f})")
-
-
-def app_names(pg, url: str) -> list[tuple[str, str]]:
-    """application_name in a transaction of dentbook.db made for a request, as the
-    transaction sees it and as pg_stat_activity shows it; then in one made for no request."""
-    found = []
-
-    async def run() -> None:
-        db = Database(url, min_size=1, max_size=1, prepare=False)
-        await db.open()
-        token = request_id.set("req-19abc")
-        try:
-            with psycopg.connect(pg.owner) as watch:
-                async with db.transaction(Level.ANON) as conn:
-                    own, pid = await (await conn.execute(
-                        "select current_setting('application_name'), pg_backend_pid()")).fetchone()
-                    (seen,) = watch.execute("select application_name from pg_stat_activity"
-                                            " where pid = %s", (pid,)).fetchone()
-                    found.append((own, seen))
-            request_id.reset(token)
-            async with db.transaction(Level.ANON) as conn:
-                (after,) = await (await conn.execute("select current_setting('application_name')")).fetchone()
-                found.append((after, after))
-        finally:
-            await db.close()
-
-    run_async(run())
-    return found
 
 
 def test_the_request_id_names_the_transaction_through_pgbouncer(pg, bouncer):
