@@ -1,7 +1,9 @@
 """Developer and CI sessions: `nox -s serve`, `nox -s test`, `nox -s lint`, `nox -s migrate`,
-`nox -s bench`."""
+`nox -s bench`, `nox -s scaleout`."""
 
 from __future__ import annotations
+
+import os
 
 import nox
 
@@ -21,6 +23,17 @@ def test(session: nox.Session) -> None:
     """The test suite (DATABASE_URL: a privileged URL of a server; else the embedded one)."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def scaleout(session: nox.Session) -> None:
+    """tests/scaleout through PgBouncer: DENTBOOK_PGBOUNCER_URL from `.ci/pgbouncer start DIR`
+    (transaction pooling, in front of DATABASE_URL's server). Required here; `nox -s test`
+    skips the PgBouncer tests without it."""
+    if not os.environ.get("DENTBOOK_PGBOUNCER_URL"):
+        session.error("DENTBOOK_PGBOUNCER_URL is not set: run `.ci/pgbouncer start DIR` and set it")
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/scaleout", "-ra", *session.posargs)
 
 
 @nox.session

@@ -6,7 +6,7 @@
 -- clinic named in the Checkout Session's metadata, which we wrote).
 
 drop function if exists dentbook.record_webhook_event, dentbook.apply_payment_event,
-    dentbook.payment_event, dentbook.complete_refund cascade;
+    dentbook.payment_event, dentbook.refund_due, dentbook.complete_refund cascade;
 
 -- Apply one verified Stripe event about a booking's Checkout Session, in one step: the
 -- event id is recorded (a replay changes nothing) and the effect is a guarded transition

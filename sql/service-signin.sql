@@ -242,7 +242,7 @@ begin
     if not found then
         return false;
     end if;
-    perform pg_notify('dentbook_sessions', json_build_object(
+    perform dentbook.announce('dentbook_sessions', json_build_object(
         't', dentbook.current_tenant(), 'k', encode(sha256(p_id_hash), 'hex'))::text);
     perform dentbook.audit_staff(v_staff, 'signout', 'this session');
     return true;
@@ -265,7 +265,7 @@ begin
         return 0;
     end if;
     for v_hash in delete from staff_sessions s where s.staff_id = v_staff returning s.id_hash loop
-        perform pg_notify('dentbook_sessions', json_build_object(
+        perform dentbook.announce('dentbook_sessions', json_build_object(
             't', dentbook.current_tenant(), 'k', encode(sha256(v_hash), 'hex'))::text);
         v_count := v_count + 1;
     end loop;

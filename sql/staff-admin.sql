@@ -182,7 +182,7 @@ begin
     update staff_accounts set active = p_active where id = p_staff;
     if not p_active then
         for v_hash in delete from staff_sessions s where s.staff_id = p_staff returning s.id_hash loop
-            perform pg_notify('dentbook_sessions', json_build_object(
+            perform dentbook.announce('dentbook_sessions', json_build_object(
                 't', dentbook.current_tenant(), 'k', encode(sha256(v_hash), 'hex'))::text);
         end loop;
     end if;

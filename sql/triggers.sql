@@ -66,7 +66,7 @@ as $$
 begin
     if tg_op = 'UPDATE' and (old.during is distinct from new.during
                              or old.doctor_id is distinct from new.doctor_id) then
-        perform pg_notify('dentbook_bookings', json_build_object(
+        perform dentbook.announce('dentbook_bookings', json_build_object(
             't', old.tenant_id, 'd', old.doctor_id, 'b', old.id,
             's', lower(old.during), 'e', upper(old.during), 'st', 'moved', 'x', null)::text);
     end if;
@@ -75,7 +75,7 @@ begin
        or old.hold_expires_at is distinct from new.hold_expires_at
        or old.during is distinct from new.during or old.doctor_id is distinct from new.doctor_id
        or old.attendance is distinct from new.attendance then
-        perform pg_notify('dentbook_bookings', json_build_object(
+        perform dentbook.announce('dentbook_bookings', json_build_object(
             't', new.tenant_id, 'd', new.doctor_id, 'b', new.id,
             's', lower(new.during), 'e', upper(new.during),
             'st', new.status, 'x', new.hold_expires_at)::text);
@@ -124,7 +124,7 @@ begin
     else
         v_tenant := r.tenant_id;
     end if;
-    perform pg_notify('dentbook_clinics', v_tenant::text);
+    perform dentbook.announce('dentbook_clinics', v_tenant::text);
     return null;
 end
 $$;
@@ -151,7 +151,7 @@ create or replace function dentbook.notify_jobs() returns trigger
     language plpgsql security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
 begin
-    perform pg_notify('dentbook_jobs', '');
+    perform dentbook.announce('dentbook_jobs', '');
     return null;
 end
 $$;

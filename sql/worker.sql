@@ -7,7 +7,7 @@
 -- SECURITY DEFINER), so that policy is what lets them see across clinics.
 
 drop function if exists dentbook.claim_jobs, dentbook.claim_job, dentbook.finish_job,
-    dentbook.retry_job, dentbook.next_job_at cascade;
+    dentbook.retry_job, dentbook.next_job_at, dentbook.outbox_backlog cascade;
 
 -- Claim up to p_limit due jobs for p_lease: rows another worker holds are skipped, not
 -- waited for, so several processes never take the same job.
@@ -83,5 +83,16 @@ as $$
     select min(greatest(due_at, coalesce(locked_until, due_at))) from jobs where state = 'due'
 $$;
 grant execute on function dentbook.next_job_at() to dentbook_worker;
+
+-- The e-mail outbox as /metrics shows it: messages due now and not sent yet, and how many
+-- seconds the oldest of them has waited (null when none). Reminders due later are not a
+-- backlog. Ids and times only, like everything at this level.
+create function dentbook.outbox_backlog(out depth integer, out oldest_seconds double precision)
+    language sql stable set search_path = dentbook, pg_catalog, pg_temp
+as $$
+    select count(*)::integer, extract(epoch from now() - min(due_at))::double precision
+    from jobs where kind = 'email' and state = 'due' and due_at <= now()
+$$;
+grant execute on function dentbook.outbox_backlog() to dentbook_worker;
 
 revoke execute on all functions in schema dentbook from public;

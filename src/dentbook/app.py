@@ -26,7 +26,9 @@ from dentbook.agenda import Filters
 from dentbook.db import Conn, Database
 from dentbook.live.grids import Grids
 from dentbook.live.hub import Live
+from dentbook.logs import RequestIds
 from dentbook.mail.inbox import MailInbox
+from dentbook.metrics import Metrics, instrument
 from dentbook.outbox import Outbox
 from dentbook.payments import make_client
 from dentbook.resources import STATIC_DIR
@@ -51,6 +53,7 @@ from dentbook.web import (
 )
 from dentbook.web import audit as audit_pages
 from dentbook.web import feeds as feed_pages
+from dentbook.web import metrics as metrics_page
 from dentbook.web import staff as staff_pages
 from dentbook.web.cookies import secure_on_https
 from dentbook.web.render import attach, make_environment
@@ -67,13 +70,20 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     database = db or Database(settings.database_url, min_size=settings.pool_min,
-                              max_size=settings.pool_max, timeout=settings.pool_timeout_seconds)
+                              max_size=settings.pool_max, timeout=settings.pool_timeout_seconds,
+                              prepare=settings.prepare)
     env = make_environment()
     clinics = Clinics(database)
     # The dev inbox shows what the local mail sink caught; never with a real mail server.
     inbox = MailInbox(Path(settings.mail_sink_dir)) if settings.mail_sink_dir else None
     stripe_client = make_client(settings)
-    runner = jobs.Runner(database, {"refund": partial(payments.refund_job, database, stripe_client),
+    measured = Metrics()
+
+    async def refund(job: jobs.Job) -> None:
+        if await payments.refund_job(database, stripe_client, job):
+            measured.refunds.inc()
+
+    runner = jobs.Runner(database, {"refund": refund,
                                     retention.KIND: partial(retention.run_job, database, settings)},
                          backoff=timedelta(seconds=settings.job_retry_seconds),
                          attempts=settings.job_attempts, prepare=(retention.ENSURE,))
@@ -88,8 +98,12 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         clinics.forget(tenant)
         grids.clinic_changed(tenant)
 
-    live = Live(database, clinics, grids, settings, env, settings.database_url,
+    # LISTEN goes straight to PostgreSQL (a transaction pooler cannot keep a session's LISTEN).
+    live = Live(database, clinics, grids, settings, env, settings.listen_url,
                 {jobs.CHANNEL: runner.wake, tenancy.CHANNEL: clinic_changed})
+    measured.pool_stats = database.pool.get_stats
+    measured.listener_ready = lambda: live.listener.ready
+    live.listener.on_notification = measured.notification_handled
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -137,7 +151,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             health.healthz, health.readyz,
             create_static_files_router(path="/static", directories=[STATIC_DIR],
                                        name="static", include_in_schema=False),
-            public.directory, webhooks.stripe_webhook, clinic_routes,
+            public.directory, webhooks.stripe_webhook, metrics_page.scrape, clinic_routes,
             devmail.mail_page, devmail.mail_json, devmail.mail_raw,
         ],
         dependencies={
@@ -167,7 +181,9 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         before_send=[security_headers, secure_on_https],
         lifespan=[lifespan],
         state=State({"db": database, "clinics": clinics, "settings": settings, "live": live,
-                     "jobs": runner, "streams": Streams(settings)}),
+                     "jobs": runner, "streams": Streams(settings), "metrics": measured,
+                     # Called by dentbook.protocol when the server starts shutting down.
+                     "drain": live.fanout.close_all}),
         request_max_body_size=64 * 1024,
         openapi_config=None,
         logging_config=None,  # ours: JSON lines (dentbook.logs)
@@ -180,6 +196,8 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
                 settings.base_url + routes("visit_page", slug=slug, token=token))
 
     runner.handlers["email"] = Outbox(database, settings, links).send_job
+    instrument(app, measured)
+    app.asgi_handler = RequestIds(app.asgi_handler, settings.trusted_proxies)
     return app
 
 

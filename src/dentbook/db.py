@@ -3,6 +3,17 @@
 Every transaction starts by taking one of the three trust levels of the runtime role
 (anonymous, staff, service) and, when it acts for a clinic, setting `app.tenant_id`,
 both local to that transaction. Row level security does the rest.
+
+Nothing outlives a transaction on a connection (settings are `set_config(..., true)`, locks
+are `pg_advisory_xact_lock`, no LISTEN, no temporary tables), so the pool may sit behind a
+transaction pooler such as PgBouncer in pool_mode=transaction. The one exception is psycopg's
+own: after a statement ran a few times on a connection it is prepared on that server
+session, which a pooler may not hand back next time. `prepare=False` turns that off
+(DENTBOOK_PREPARED_STATEMENTS; PgBouncer 1.21+ with max_prepared_statements keeps them).
+
+Each transaction also sets `application_name` (local to it) to name the request it serves,
+so `pg_stat_activity` and PostgreSQL's own logs (`%a` in log_line_prefix) show which request
+a slow query or a lock wait belongs to; through PgBouncer too, as the server reports it.
 """
 
 from __future__ import annotations
@@ -15,6 +26,8 @@ from uuid import UUID
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from dentbook.logs import request_id
 
 Conn = psycopg.AsyncConnection[tuple[object, ...]]
 T = TypeVar("T")
@@ -32,16 +45,23 @@ class DatabaseUnavailable(RuntimeError):
 
 
 # The trust level, the clinic, and the signed-in account (then the actor the audit log
-# names is "staff"; SQL functions acting for a patient or Stripe say so themselves).
+# names is "staff"; SQL functions acting for a patient or Stripe say so themselves), and
+# the request served. One statement, one round trip, the same text every time.
 _ENTER = ("select set_config('role', %s, true), set_config('app.tenant_id', %s, true),"
-          " set_config('app.staff_id', %s, true), set_config('app.actor', %s, true)")
+          " set_config('app.staff_id', %s, true), set_config('app.actor', %s, true),"
+          " set_config('application_name', %s, true)")
+APPLICATION = "dentbook"
 
 
 class Database:
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10,
-                 timeout: float = 15.0) -> None:
+                 timeout: float = 15.0, prepare: bool = True) -> None:
+        kwargs: dict[str, object] = {"application_name": APPLICATION}
+        if not prepare:
+            kwargs["prepare_threshold"] = None
         self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             url,
+            kwargs=kwargs,
             open=False,
             min_size=min_size,
             max_size=max_size,
@@ -105,7 +125,9 @@ async def begin(conn: Conn, level: Level, tenant: UUID | None = None,
     server together, and nothing waits for an answer until a result is read, so a hold is
     one round trip plus the COMMIT. Errors still surface where results are read (or at the
     COMMIT for statements whose results nobody reads)."""
+    request = request_id.get()
     async with conn.pipeline(), conn.transaction():
         await conn.execute(_ENTER, (level.value, str(tenant) if tenant else "",
-                                    str(staff) if staff else "", "staff" if staff else ""))
+                                    str(staff) if staff else "", "staff" if staff else "",
+                                    f"{APPLICATION} {request}" if request else APPLICATION))
         yield conn

@@ -47,6 +47,7 @@ STEPS = (
     Step("schema-4.sql", repeatable=False),
     Step("schema-5.sql", repeatable=False),
     Step("schema-7.sql", repeatable=False),
+    Step("schema-8.sql", repeatable=False),
     Step("rls.sql", repeatable=True),
     Step("anon.sql", repeatable=True),
     Step("staff.sql", repeatable=True),

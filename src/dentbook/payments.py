@@ -206,13 +206,14 @@ async def handle_event(db: Database, settings: Settings, event: stripe.Event) ->
     return outcome
 
 
-async def refund_job(db: Database, client: stripe.StripeClient, job: Job) -> None:
-    """Make a recorded refund through Stripe (idempotency key per booking: once, ever)."""
+async def refund_job(db: Database, client: stripe.StripeClient, job: Job) -> bool:
+    """Make a recorded refund through Stripe (idempotency key per booking: once, ever).
+    Whether it was made now (False: made already, by a runner that died before finishing)."""
     assert job.booking_id is not None
     async with db.transaction(Level.SERVICE, job.tenant_id) as conn:
         row = await (await conn.execute(REFUND_DUE, (job.booking_id,))).fetchone()
     if row is None:
-        return  # made already (a job claimed again after its runner died)
+        return False  # made already (a job claimed again after its runner died)
     amount, currency, payment_intent, reason = row
     try:
         refund = await client.v1.refunds.create_async(
@@ -227,3 +228,4 @@ async def refund_job(db: Database, client: stripe.StripeClient, job: Job) -> Non
         await conn.execute(COMPLETE_REFUND, (job.booking_id, refund.id))
     log.info("refunded", extra={"booking": str(job.booking_id), "refund": refund.id,
                                 "why": str(reason)})
+    return True

@@ -1,5 +1,5 @@
-"""uvicorn's HTTP/1.1 protocol as dentbook serves it: Nagle's algorithm off, and a deadline
-for reading each request.
+"""uvicorn's HTTP/1.1 protocol as dentbook serves it: Nagle's algorithm off, a deadline
+for reading each request, and live streams told to reconnect when the server shuts down.
 
 Nagle: with `--workers` above 1 uvicorn binds the shared socket as `socket.socket(family)`,
 so accepted sockets have proto 0 and asyncio, which only sets TCP_NODELAY when proto is
@@ -17,6 +17,13 @@ connections) holds file descriptors until the server can accept nothing. Here a 
 must be read whole within `read_timeout` seconds of its first byte (or of the connection
 opening); otherwise the connection is closed. Streams are unaffected: their request is
 read at once, the response is what lasts.
+
+Shutdown: on SIGTERM uvicorn stops accepting, calls `shutdown()` on every connection and
+waits (timeout_graceful_shutdown) for the responses in flight, and only then runs the app's
+lifespan shutdown. A live stream never finishes by itself, so it would hold the server
+until the timeout and then be cut. Here the first `shutdown()` calls the app's `drain`
+(app.state.drain): every stream gets `retry: 1000` and ends, the browser reconnects a
+second later to a process that is still accepting, and requests in flight finish.
 """
 
 from __future__ import annotations
@@ -61,6 +68,12 @@ class DentbookProtocol(H11Protocol):
         if self._reading():
             self._arm()  # a pipelined request is already on its way in
 
+    def shutdown(self) -> None:
+        drain = _drain_of(self.app)
+        if drain is not None:
+            drain()
+        super().shutdown()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
@@ -87,3 +100,14 @@ class DentbookProtocol(H11Protocol):
         if state is h11.SEND_BODY or (state is h11.IDLE and self.cycle is None) or self._reading():
             self.logger.info("closing a connection that sent its request too slowly")
             self.transport.close()
+
+
+def _drain_of(app: Any) -> Callable[[], None] | None:
+    """The app's `state.drain`, through uvicorn's wrappers (proxy headers, message logger)."""
+    for _ in range(5):
+        state = getattr(app, "state", None)
+        if state is not None:
+            drain = getattr(state, "drain", None)
+            return drain if callable(drain) else None
+        app = getattr(app, "app", None)
+    return None

@@ -64,8 +64,9 @@ def serve(workers: int = 1, host: str | None = None, port: int | None = None) ->
         signal.signal(signal.SIGTERM, _exit_cleanly)
         files = raise_file_limit()
         uvicorn.run("dentbook.app:create_app_from_env", factory=True, host=settings.host,
-                    port=settings.port, workers=workers, log_config=None,
-                    timeout_graceful_shutdown=3, server_header=False, http=DentbookProtocol,
+                    port=settings.port, workers=workers, log_config=None, server_header=False,
+                    # Then streams are told to reconnect and requests in flight get this long.
+                    timeout_graceful_shutdown=settings.shutdown_seconds, http=DentbookProtocol,
                     # Client addresses come from dentbook.web.clients (trusted proxies only).
                     proxy_headers=False,
                     # Beyond this many connections and tasks, answer 503 at once instead

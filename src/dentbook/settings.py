@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-from dentbook import rules
+from dentbook import metrics, rules
 from dentbook.mail.smtp import parse_smtp_url
 
 
@@ -18,7 +18,18 @@ class SettingsError(ValueError):
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Runtime database URL (the unprivileged role). Empty: start the embedded PostgreSQL.
+    # It may point at a transaction pooler (PgBouncer, pool_mode=transaction): every request's
+    # state is local to its transaction.
     database_url: str = ""
+    # The same database, straight to PostgreSQL (the primary), for the one LISTEN connection
+    # per process that keeps calendars live and wakes the job runner: a session of its own,
+    # which a transaction pooler cannot keep. Empty: database_url.
+    database_direct_url: str = ""
+    # Server-side prepared statements on request connections: "on", "off", or "auto" (off
+    # when database_direct_url differs from database_url, i.e. requests go through a pooler).
+    # PgBouncer before 1.21 (Debian 12 ships 1.18) cannot keep them in transaction mode; 1.21+
+    # can with max_prepared_statements set, and then "on" is safe.
+    prepared_statements: str = "auto"
     host: str = "127.0.0.1"
     port: int = 8000
     # Address patients' browsers reach us at; Stripe's success/cancel URLs are built from it.
@@ -39,6 +50,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # beyond them new streams are refused (503 / 429) and pages work without live updates.
     max_streams: int = 10_000
     max_streams_per_client: int = 50
+    # On SIGTERM: stop accepting, tell live streams to reconnect (elsewhere), and give requests
+    # in flight this long to finish before they are cancelled.
+    shutdown_seconds: int = 10
+    # Who may read /metrics: off, local (loopback clients), or token:<secret> (a bearer token
+    # of at least 16 characters). See dentbook.metrics.
+    metrics: str = "off"
 
     hold_minutes: int = 30
     min_notice_minutes: int = 120
@@ -98,6 +115,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SettingsError(f"DENTBOOK_{name.upper()} must be at least 1")
         if not 1 <= self.max_weeks_ahead <= 104:
             raise SettingsError("DENTBOOK_MAX_WEEKS_AHEAD must be between 1 and 104")
+        if self.prepared_statements not in ("auto", "on", "off"):
+            raise SettingsError("DENTBOOK_PREPARED_STATEMENTS must be auto, on or off")
+        if not 0 <= self.shutdown_seconds <= 3600:
+            raise SettingsError("DENTBOOK_SHUTDOWN_SECONDS must be between 0 and 3600")
+        problem = metrics.setting_problem(self.metrics)
+        if problem is not None:
+            raise SettingsError(problem)
         if self.secure_cookies not in ("auto", "true", "false"):
             raise SettingsError("DENTBOOK_SECURE_COOKIES must be auto, true or false")
         if not 1 <= self.pool_min <= self.pool_max:
@@ -126,6 +150,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
+    def listen_url(self) -> str:
+        """Where the LISTEN connection goes: straight to PostgreSQL."""
+        return self.database_direct_url or self.database_url
+
+    @property
+    def prepare(self) -> bool:
+        """Whether request connections may use server-side prepared statements."""
+        if self.prepared_statements == "auto":
+            return self.listen_url == self.database_url
+        return self.prepared_statements == "on"
+
+    @property
     def cookies_secure(self) -> bool:
         if self.secure_cookies == "auto":
             return self.base_url.startswith("https://")
@@ -135,6 +171,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 # Environment variable -> field. Stripe's own names are kept as Stripe documents them.
 _ENV = {
     "DATABASE_URL": "database_url",
+    "DATABASE_DIRECT_URL": "database_direct_url",
     "SMTP_URL": "smtp_url",
     "STRIPE_SECRET_KEY": "stripe_secret_key",
     "STRIPE_WEBHOOK_SECRET": "stripe_webhook_secret",

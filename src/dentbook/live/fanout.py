@@ -20,6 +20,9 @@ from typing import Protocol
 from uuid import UUID
 
 QUEUE_SIZE = 64  # messages a client may fall behind before it is disconnected
+# The last message of every stream when this process shuts down: reconnect in a second,
+# which the load balancer sends to a process that is still up.
+FAREWELL = b"retry: 1000\n\n"
 
 
 class Topic(Protocol):
@@ -41,7 +44,8 @@ class Subscriber:
     def offer(self, message: bytes, chunk: bytes) -> None:
         raise NotImplementedError
 
-    def close(self) -> None:
+    def close(self, farewell: bytes | None = None) -> None:
+        """End the stream; `farewell` is its last message."""
         raise NotImplementedError
 
 
@@ -62,10 +66,12 @@ class QueueSubscriber(Subscriber):
             self.close()
             self.dropped = True
 
-    def close(self) -> None:
-        """End the stream: drop what is queued, leave only the end marker."""
+    def close(self, farewell: bytes | None = None) -> None:
+        """End the stream: drop what is queued, leave only `farewell` and the end marker."""
         while not self.queue.empty():
             self.queue.get_nowait()
+        if farewell is not None and self.queue.maxsize != 1:
+            self.queue.put_nowait(farewell)
         self.queue.put_nowait(None)
 
 
@@ -110,9 +116,17 @@ class DirectSubscriber(Subscriber):
         else:
             transport.write(chunk)
 
-    def close(self) -> None:
-        if not self.ended.done():
-            self.ended.set_result(None)
+    def close(self, farewell: bytes | None = None) -> None:
+        if self.ended.done():
+            return
+        if farewell is not None:
+            chunk = chunk_of(farewell)
+            if self.transport is None:  # written by `attach`, before the stream ends
+                assert self._waiting is not None
+                self._waiting.append(chunk)
+            elif not self.transport.is_closing():
+                self.transport.write(chunk)
+        self.ended.set_result(None)
 
 
 def chunk_of(message: bytes) -> bytes:
@@ -127,6 +141,7 @@ class Fanout:
         self._index: dict[Hashable, set[Topic]] = {}
         self._boot = secrets.token_hex(3)
         self._sequence = 0
+        self.closed = False  # shutting down: streams end as soon as they start
 
     def next_id(self) -> str:
         """A message id, unique across this process's life (`Last-Event-ID`)."""
@@ -141,6 +156,8 @@ class Fanout:
             for key in topic.keys:
                 self._index.setdefault(key, set()).add(topic)
         subs.add(sub)
+        if self.closed:
+            sub.close(FAREWELL)
         return sub
 
     def unsubscribe(self, topic: Topic, sub: Subscriber) -> None:
@@ -181,9 +198,13 @@ class Fanout:
         return sum(len(s) for s in self.topics.values())
 
     def close_all(self) -> None:
+        """End every stream (shutting down), each with FAREWELL, and any that starts later."""
+        if self.closed:
+            return
+        self.closed = True
         for subs in self.topics.values():
             for sub in subs:
-                sub.close()
+                sub.close(FAREWELL)
 
 
 def doctor_key(tenant: UUID, doctor: UUID) -> tuple[str, UUID, UUID]:

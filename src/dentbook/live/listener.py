@@ -36,6 +36,8 @@ class Listener:
         self.connected = asyncio.Event()
         self.restart_delay = 0.5
         self.notifications = 0
+        # Called after each notification is handled (the metrics' listener lag).
+        self.on_notification: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._gap = False
@@ -76,7 +78,8 @@ class Listener:
         delay = 0.5
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(
+                        self.url, autocommit=True, application_name="dentbook listener") as conn:
                     for channel in self.handlers:
                         await conn.execute(f"listen {channel}")
                     self.connected.set()
@@ -88,6 +91,8 @@ class Listener:
                     async for note in conn.notifies():
                         self.notifications += 1
                         await self._dispatch(note.channel, note.payload)
+                        if self.on_notification is not None:
+                            self.on_notification()
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, OSError) as exc:

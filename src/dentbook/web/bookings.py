@@ -78,6 +78,8 @@ async def book(request: Request[Any, Any, Any], clinic_db: NamedDependency[Clini
         if fresh_cookie is not None:
             again.cookies.append(fresh_cookie)
         return again
+    if not started.hold.reused:  # committed, and on its way to Checkout
+        request.app.state.metrics.holds.inc()
     return Redirect(started.checkout_url, status_code=303, cookies=[Cookie(
         key=booking.HOLDER_COOKIE, value=token, path="/", httponly=True, samesite="lax",
         secure=settings.cookies_secure, max_age=HOLDER_DAYS * 24 * 3600)])

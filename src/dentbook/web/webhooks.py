@@ -24,4 +24,7 @@ async def stripe_webhook(request: Request[Any, Any, Any], db: NamedDependency[Da
                                 settings.stripe_webhook_secret)
     except payments.BadWebhook as exc:
         return Response({"error": str(exc)[:200]}, status_code=400)
-    return Response({"outcome": await payments.handle_event(db, settings, event)})
+    outcome = await payments.handle_event(db, settings, event)
+    if outcome == "confirmed":  # committed: replays answer "replay"
+        request.app.state.metrics.confirmations.inc()
+    return Response({"outcome": outcome})
