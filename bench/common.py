@@ -33,6 +33,8 @@ class Mode:
     growth_clinics: int
     growth_sizes: tuple[int, ...]
     growth_samples: int
+    outbox_messages: int
+    outbox_samples: int
     # Before each benchmark: wait (at most this long) for the 1-minute load to fall below max_load.
     settle_seconds: float
 
@@ -40,10 +42,12 @@ class Mode:
 QUICK = Mode(name="quick", race_n=(20, 50), throughput_requests=60, throughput_connections=8,
              page_requests=60, page_connections=4, fanout_k=(50, 150), fanout_events=2,
              growth_clinics=50, growth_sizes=(200, 2_000, 20_000), growth_samples=10,
+             outbox_messages=40, outbox_samples=10,
              settle_seconds=0)
 FULL = Mode(name="full", race_n=(100, 1000), throughput_requests=1500, throughput_connections=16,
             page_requests=3000, page_connections=16, fanout_k=(1000, 5000, 10_000), fanout_events=3,
             growth_clinics=1000, growth_sizes=(10_000, 100_000, 1_000_000), growth_samples=100,
+            outbox_messages=1000, outbox_samples=50,
             settle_seconds=300)
 
 
@@ -306,13 +310,16 @@ def _http_ok(port: int, path: str) -> bool:
         return False
 
 
-def product_server(app_url: str, log_dir: Path, secret: str, workers: int = 2) -> Server:
+def product_server(app_url: str, log_dir: Path, secret: str, workers: int = 2,
+                   **extra: str) -> Server:
     """`dentbook serve --workers 2` as documented for deployment, with the local Stripe
-    (STRIPE_SECRET_KEY unset) and the hold limits lifted (all load comes from 127.0.0.1)."""
+    (STRIPE_SECRET_KEY unset) and the hold limits lifted (all load comes from 127.0.0.1);
+    `extra` settings on top."""
     port = free_port()
     env = base_env(DATABASE_URL=app_url, DENTBOOK_SECRET_KEY=secret, DENTBOOK_HOST=HOST,
                    DENTBOOK_MAX_HOLDS_PER_IP="1000000", DENTBOOK_MAX_HOLDS_PER_EMAIL="1000000",
-                   DENTBOOK_LOCAL_STRIPE_PORT=str(free_port()), DENTBOOK_DATA_DIR=str(log_dir))
+                   DENTBOOK_LOCAL_STRIPE_PORT=str(free_port()), DENTBOOK_DATA_DIR=str(log_dir),
+                   **extra)
     argv = [sys.executable, "-m", "dentbook", "serve", "--workers", str(workers), "--port", str(port)]
     return Server("dentbook", argv, env, port, log_dir)
 

@@ -45,11 +45,11 @@ class Db:
         migrate(owner)
         return cls(server, name, owner, make_conninfo(owner, user="dentbook_app"))
 
-    def server_app(self, logs: Path, secret: str) -> Server:
+    def server_app(self, logs: Path, secret: str, **extra: str) -> Server:
         """`dentbook serve --workers 2` on this database, migrated first: the working tree's
         sql/ may have changed since the database was created, and `serve` refuses a stale schema."""
         migrate(self.owner)
-        return product_server(self.app, logs, secret)
+        return product_server(self.app, logs, secret, **extra)
 
     def drop(self) -> None:
         with psycopg.connect(self.server, autocommit=True) as conn:

@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import fanout, growth, pages, race, throughput
+from bench import fanout, growth, outbox, pages, race, throughput
 from bench.common import FULL, QUICK, REPO, Row, load1, machine, raise_nofile, settle
 from bench.data import Context, Db
 
 BENCHES: dict[str, Callable[[Context], Coroutine[Any, Any, list[Row]]]] = {
     "race": race.run, "throughput": throughput.run, "fanout": fanout.run, "pages": pages.run,
-    "growth": growth.run,
+    "growth": growth.run, "outbox": outbox.run,
 }
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
