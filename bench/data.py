@@ -19,7 +19,7 @@ from psycopg.conninfo import make_conninfo
 from bench.common import Mode, Server, product_server
 from dentbook import admin
 from dentbook.availability import Hours, offered_starts
-from dentbook.booking import HOLD, HOLD_MARGIN_SECONDS
+from dentbook.booking import HOLD, HOLD_MARGIN_SECONDS, holder_digest
 from dentbook.migrate import migrate
 
 ENTER = "select set_config('role', %s, true), set_config('app.tenant_id', %s, true)"
@@ -147,6 +147,7 @@ def count_active(db: Db, clinic: Clinic, doctor: uuid.UUID, start: datetime) -> 
 def hold_params(clinic: Clinic, doctor: uuid.UUID, start: datetime, email: str) -> dict[str, object]:
     return {"doctor": doctor, "visit": clinic.visit, "start": start, "name": "Bench Patient",
             "email": email, "phone": "", "ip": "127.0.0.1", "locale": "pl",
+            "holder": holder_digest(f"bench-{email}"),
             "hold": timedelta(minutes=HOLD_MINUTES, seconds=HOLD_MARGIN_SECONDS),
             "notice": timedelta(minutes=MIN_NOTICE_MINUTES),
             "window": timedelta(weeks=MAX_WEEKS_AHEAD + 1),

@@ -6,7 +6,7 @@ Three figures over the same number of requests and the same concurrency (C conne
 - the BENCH-ONLY variant `bench/nostripe.py` (the same app with a stub Stripe client that
   answers at once): everything above but the Stripe round trip;
 - baseline: `dentbook.hold_slot` alone through psycopg on C connections.
-Reported: holds/s and the app/DB ratio (target: at least 50 %).
+Reported: holds/s and the app/DB ratio (goals: GOALS).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from bench.common import Row, base_env, ms, ratio, summary_ms, uvicorn_server
 from bench.data import Clinic, Context, hold_params, iso, make_clinic, sql_holds
 
 TIME_LIMIT = 120.0
+# Issue 18's goals: app / DB holds per second with the local Stripe, and with Stripe stubbed.
+GOALS = (0.50, 0.65)
 
 
 def _slots(clinic: Clinic, weeks: range) -> list[tuple[uuid.UUID, datetime]]:
@@ -79,8 +81,8 @@ async def run(ctx: Context) -> list[Row]:
 
     rows = []
     base = f"{sql['holds_per_s']:.0f}/s (hold_slot, {c} conns)"
-    for label, fig in (("HTTP + local Stripe (product)", stripe),
-                       ("HTTP, stub Stripe (bench-only variant)", nostripe)):
+    for label, fig, goal in (("HTTP + local Stripe (product)", stripe, GOALS[0]),
+                             ("HTTP, stub Stripe (bench-only variant)", nostripe, GOALS[1])):
         lat = fig["latency"]
         assert isinstance(lat, dict)
         rate = float(fig["holds_per_s"])  # type: ignore[arg-type]
@@ -88,6 +90,6 @@ async def run(ctx: Context) -> list[Row]:
         rows.append(Row(
             "throughput", f"{label}, {c} conns, {n} holds",
             f"{rate:.0f} holds/s (p50 {ms(lat['p50_ms'])}, p99 {ms(lat['p99_ms'])} ms)",
-            base, r, "app / DB holds per second", "≥ 0.50", r is not None and r >= 0.5,
+            base, r, "app / DB holds per second", f"≥ {goal:.2f}", r is not None and r >= goal,
             {"http": fig, "sql": sql}))
     return rows

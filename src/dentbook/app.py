@@ -103,6 +103,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
                 {jobs.CHANNEL: runner.wake, tenancy.CHANNEL: clinic_changed})
     measured.pool_stats = database.pool.get_stats
     measured.listener_ready = lambda: live.listener.ready
+    measured.grid_stats = grids.stats
     live.listener.on_notification = measured.notification_handled
 
     @asynccontextmanager

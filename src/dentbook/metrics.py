@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from litestar.enums import ScopeType
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
@@ -46,6 +47,7 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 MIN_TOKEN_LENGTH = 16
 
 PoolStats = Callable[[], Mapping[str, int]]
+GridStats = Callable[[], tuple[int, int, int]]  # lookups answered from the cache, not; kept now
 
 
 class _PoolCollector(Collector):
@@ -67,6 +69,26 @@ class _PoolCollector(Collector):
         yield family
 
 
+class _GridCollector(Collector):
+    """The week-grid cache of this process (dentbook.live.grids), read at scrape time."""
+
+    def __init__(self, owner: Metrics) -> None:
+        self.owner = owner
+
+    def collect(self) -> Iterator[Metric]:
+        lookups = CounterMetricFamily("dentbook_grid_cache_lookups",
+                                      "Week grids asked of the cache, by result.", labels=["result"])
+        kept = GaugeMetricFamily("dentbook_grid_cache_entries", "Week grids in the cache now.")
+        source = self.owner.grid_stats
+        if source is not None:
+            hits, misses, entries = source()
+            lookups.add_metric(["hit"], hits)
+            lookups.add_metric(["miss"], misses)
+            kept.add_metric([], entries)
+        yield lookups
+        yield kept
+
+
 class Metrics:
     """One app's metrics. Counters are public attributes; callbacks may be set after start-up."""
 
@@ -85,11 +107,15 @@ class Metrics:
         self.confirmations = Counter("dentbook_confirmations", "Bookings confirmed by payment.",
                                      registry=r)
         self.refunds = Counter("dentbook_refunds", "Refunds made.", registry=r)
+        # With `--workers N` a scrape reaches one of N processes: this says which.
+        Info("dentbook_process", "The process that answered this scrape.", registry=r
+             ).info({"pid": str(os.getpid())})
         self.notifications = Counter("dentbook_listener_notifications",
                                      "Notifications the listener handled.", registry=r)
         # Set by the integrator once the pool and the listener exist.
         self.pool_stats: PoolStats | None = None
         self.listener_ready: Callable[[], bool] | None = None
+        self.grid_stats: GridStats | None = None
         self._last_notification = clock()
         self._outbox_depth = 0
         self._outbox_oldest: float | None = None
@@ -105,6 +131,7 @@ class Metrics:
         Gauge("dentbook_outbox_oldest_age_seconds", "Age of the oldest waiting outbox message.",
               registry=r).set_function(self._outbox_age)
         r.register(_PoolCollector(self))
+        r.register(_GridCollector(self))
 
     def notification_handled(self) -> None:
         """Call after the listener has handled one notification."""

@@ -93,6 +93,34 @@ def test_metrics_of_the_real_app_follow_a_booking(private_pg, watched, stripe):
                                              if name == "dentbook_pool_connections"}
 
 
+def test_the_week_grid_cache_is_counted(private_pg, watched):
+    clinic = new_clinic(private_pg)
+    with httpx.Client(base_url=watched.url, timeout=60) as client:
+        week = next_week(client, clinic.slug)
+        grid = (f"/{clinic.slug}/slots?doctor={clinic.doctors[0]}&visit={clinic.visits['short']}"
+                f"&week={week}")
+        before = scrape(watched.url)
+        assert client.get(grid).status_code == 200  # read and rendered
+        assert client.get(grid).status_code == 200  # from the cache
+        after = scrape(watched.url)
+        start = free_starts(client, clinic.slug, clinic.doctors[0], clinic.visits["short"], week)[0]
+        r, _ = book(client, clinic, start=start)
+        assert r.status_code == 303
+        # The hold's notification makes the doctor's grids stale: read and rendered again.
+        wait_for(lambda: start not in free_starts(client, clinic.slug, clinic.doctors[0],
+                                                  clinic.visits["short"], week),
+                 what="the grid shows the hold")
+        last = scrape(watched.url)
+
+    def lookups(page: dict[tuple[str, frozenset[tuple[str, str]]], float], result: str) -> float:
+        return metric(page, "dentbook_grid_cache_lookups_total", result=result)
+
+    assert lookups(after, "miss") - lookups(before, "miss") == 1
+    assert lookups(after, "hit") - lookups(before, "hit") == 1
+    assert metric(after, "dentbook_grid_cache_entries") >= 1
+    assert lookups(last, "miss") > lookups(after, "miss")
+
+
 def test_metrics_access_follows_the_setting(client, watched, private_pg):
     assert client.get("/metrics").status_code == 404  # the suite's server: metrics off
     assert httpx.get(f"{watched.url}/metrics").status_code == 200  # local, from loopback

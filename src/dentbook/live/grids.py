@@ -103,6 +103,10 @@ class Grids:
                 self._grids.popitem(last=False)
         return grid
 
+    def stats(self) -> tuple[int, int, int]:
+        """Lookups answered from the cache, lookups that were not, grids kept now."""
+        return self.hits, self.misses, len(self._grids)
+
     def changed(self, tenant: UUID, doctor: UUID) -> None:
         """A booking of this doctor changed: their grids are stale in this process."""
         self._generation[(tenant, doctor)] = self._generation.get((tenant, doctor), 0) + 1
