@@ -225,7 +225,8 @@ def test_the_schema_uses_no_session_state(pg):
                 or p.prosrc ~* 'set_config\s*\([^;]*,\s*false\s*\)'
                 or p.prosrc ~* '\m(listen|unlisten|prepare|discard)\s'
                 -- SET as a statement (after ; or a block keyword), not UPDATE's SET role = …
-                or p.prosrc ~* '(^|;|\mbegin|\mthen|\melse|\mloop)\s*set\s+(session\s+)?(role|search_path|app\.)'
+                or p.prosrc ~* ('(^|;|\mbegin|\mthen|\melse|\mloop)\s*'
+                                'set\s+(session\s+)?(role|search_path|app\.)')
                 or p.prosrc ~* 'create\s+(temp|temporary)\s'
                 or p.prosrc ~* 'with\s+hold')""").fetchall()
         xact_locks = conn.execute(
