@@ -161,3 +161,27 @@ create trigger jobs_notify after insert on dentbook.jobs
     for each statement execute function dentbook.notify_jobs();
 
 revoke execute on all functions in schema dentbook from public;
+
+-- A job given up for good (an e-mail that could not be sent, a refund Stripe refused) is on
+-- its clinic's audit page, linked to the visit: a person must act (call the patient, look
+-- at the payment in Stripe). The error itself stays in the jobs row: it may quote an
+-- address, and the audit log never names a patient.
+create or replace function dentbook.audit_failed_job() returns trigger
+    language plpgsql security definer set search_path = dentbook, pg_catalog, pg_temp
+as $$
+begin
+    insert into audit_log (tenant_id, booking_id, actor, action, detail, after)
+    values (new.tenant_id, new.booking_id, 'system', 'job.failed',
+            -- 'refund', 'retention', or the e-mail's kind: 'email: reminder'
+            coalesce('email: ' || (select m.kind from messages m
+                                   where new.kind = 'email' and m.tenant_id = new.tenant_id
+                                     and m.id = new.ref), new.kind),
+            jsonb_build_object('attempts', new.attempts));
+    return null;
+end
+$$;
+
+drop trigger if exists jobs_failed_audit on dentbook.jobs;
+create trigger jobs_failed_audit after update of state on dentbook.jobs
+    for each row when (new.state = 'failed' and old.state <> 'failed')
+    execute function dentbook.audit_failed_job();

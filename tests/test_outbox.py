@@ -29,7 +29,7 @@ from helpers import (
     session_of,
     wait_for,
 )
-from staff_helpers import insert_booking
+from staff_helpers import add_staff, insert_booking, signed_in
 
 
 def _caught(directory: Path) -> list[email.message.EmailMessage]:
@@ -78,6 +78,36 @@ def test_mail_waits_while_the_server_is_down_and_goes_out_when_it_is_back(privat
         app.stop()
         stripe.stop()
         sink.stop_thread()
+
+
+def test_a_message_given_up_is_on_the_clinics_audit_page(private_pg):
+    pg = private_pg
+    clinic = new_clinic(pg)
+    stripe = LocalStripe(free_port(), None).start()
+    # Nobody listens on the mail port, and two attempts are all a message gets.
+    app = Server(_settings(pg, free_port(), stripe, f"smtp://127.0.0.1:{free_port()}",
+                           job_attempts=2)).start()
+    try:
+        visit = insert_booking(pg, clinic, "3 days", "Pat Given-Up", email="given.up@example.com")
+        owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(%s, 'reminder')", (visit,))
+        wait_for(lambda: owner_sql(pg.owner, clinic.id, "select state from dentbook.jobs"
+                                   " where kind = 'email'") == [("failed",)], what="given up")
+        [(detail, after, booking)] = owner_sql(
+            pg.owner, clinic.id, "select detail, after, booking_id from dentbook.audit_log"
+            " where action = 'job.failed'")
+        assert (detail, after, booking) == ("email: reminder", {"attempts": 2}, visit)
+        # The audit says what was given up, never who it was for.
+        with httpx.Client(base_url=app.url, timeout=30) as client:
+            signed_in(client, clinic.slug, add_staff(pg, clinic, role="viewer"))
+            page = client.get(f"/{clinic.slug}/staff/audit", params={"booking": str(visit)},
+                              headers={"Accept-Language": "en"})
+        assert page.status_code == 200
+        assert 'data-action="job.failed"' in page.text
+        assert "the reminder could not be sent" in page.text
+        assert "given.up@example.com" not in page.text and "Pat Given-Up" not in page.text
+    finally:
+        app.stop()
+        stripe.stop()
 
 
 def test_two_processes_never_send_one_message_twice(private_pg, tmp_path):

@@ -148,7 +148,8 @@ class Runner:
     async def _failed(self, job: Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         delay = min(self.backoff * 2 ** (job.attempts - 1), self.max_backoff)
-        async with self.db.transaction(Level.WORKER) as conn:
+        # For the job's clinic: a job given up is written to that clinic's audit log.
+        async with self.db.transaction(Level.WORKER, job.tenant_id) as conn:
             row = await (await conn.execute(RETRY, (job.tenant_id, job.id, self.claim, error, delay,
                                                     isinstance(exc, GiveUp), self.attempts))).fetchone()
         state = row[0] if row else None
