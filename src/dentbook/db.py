@@ -19,6 +19,8 @@ a slow query or a lock wait belongs to; through PgBouncer too, as the server rep
 from __future__ import annotations
 
 import enum
+import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -51,6 +53,8 @@ _ENTER = ("select set_config('role', %s, true), set_config('app.tenant_id', %s, 
           " set_config('app.staff_id', %s, true), set_config('app.actor', %s, true),"
           " set_config('application_name', %s, true)")
 APPLICATION = "dentbook"
+# A connection returned to the pool less than this many seconds ago is handed out unchecked.
+FRESH = 1.0
 
 
 class Database:
@@ -66,10 +70,19 @@ class Database:
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
-            # A connection that died with a database restart is replaced, not handed out.
-            check=AsyncConnectionPool.check_connection,
+            check=self._check,
             name="dentbook",
         )
+        self._returned_at: weakref.WeakKeyDictionary[Conn, float] = weakref.WeakKeyDictionary()
+
+    async def _check(self, conn: Conn) -> None:
+        """Before a connection is handed out: one that has idled a while is checked with an
+        empty query (a database restart meanwhile closed it; the pool then hands out another).
+        One back from a request a moment ago is not: under load that saves every transaction
+        a round trip, and one broken in that moment fails its request with the 503 a broken
+        connection mid-request gets anyway."""
+        if time.monotonic() - self._returned_at.get(conn, -FRESH) >= FRESH:
+            await AsyncConnectionPool.check_connection(conn)
 
     async def open(self) -> None:
         await self.pool.open(wait=False)
@@ -91,7 +104,10 @@ class Database:
         to Stripe, so a request never queues for the pool twice."""
         try:
             async with self.pool.connection() as conn:
-                yield conn
+                try:
+                    yield conn
+                finally:
+                    self._returned_at[conn] = time.monotonic()
         except (PoolTimeout, psycopg.OperationalError) as exc:
             raise DatabaseUnavailable(str(exc)) from exc
 
