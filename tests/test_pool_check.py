@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from dentbook import db as dbmodule
 from dentbook.db import Database, Level
+from helpers import run_async
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def test_a_connection_reused_at_once_is_not_checked_again(pg, checks):
         finally:
             await database.close()
 
-    pids = asyncio.run(run())
+    pids = run_async(run())
     assert len(set(pids)) == 1  # one connection throughout
     assert len(checks) == 1  # checked when first handed out, never while in constant use
 
@@ -64,6 +65,6 @@ def test_a_connection_closed_by_the_server_while_idle_is_replaced(pg, checks, mo
         finally:
             await database.close()
 
-    first, second = asyncio.run(run())
+    first, second = run_async(run())
     assert second != first  # the request got a new connection, not the dead one
     assert first in checks  # the dead one was checked (and found dead)
