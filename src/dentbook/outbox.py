@@ -36,6 +36,7 @@ MESSAGE = "select * from dentbook.message_to_send(%s)"
 DETAILS = "select * from dentbook.visit_details(%s)"
 SENT = "select dentbook.message_sent(%s, %s, %s)"
 DROPPED = "select dentbook.message_dropped(%s)"
+BACKLOG = "select depth, oldest_seconds from dentbook.outbox_backlog()"
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,17 @@ class Outbox:
             calendar_uid=visits.calendar_uid(d.id, self.domain), sequence=pending.sequence,
             cancelled_by="clinic" if d.cancelled_by == "clinic" else "patient",
             refund_reason="cancelled" if d.refund_reason == "cancelled" else "lapsed")
+
+
+async def backlog(db: Database) -> tuple[int, float | None]:
+    """E-mails due and not sent, and the oldest one's wait in seconds (None when none)."""
+    async with db.transaction(Level.WORKER) as conn:
+        row = await (await conn.execute(BACKLOG)).fetchone()
+    if row is None:
+        return 0, None
+    depth, oldest = row
+    return (depth if isinstance(depth, int) else 0,
+            oldest if isinstance(oldest, float) else None)
 
 
 async def _one(conn: Conn, kind: type[T], query: str, key: object) -> T | None:

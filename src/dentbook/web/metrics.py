@@ -17,13 +17,12 @@ from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 
-from dentbook import metrics
-from dentbook.db import Database, DatabaseUnavailable, Level
+from dentbook import metrics, outbox
+from dentbook.db import Database, DatabaseUnavailable
 from dentbook.settings import Settings
 from dentbook.web.clients import client_address
 
 log = logging.getLogger(__name__)
-BACKLOG = "select depth, oldest_seconds from dentbook.outbox_backlog()"
 BACKLOG_SECONDS = 2.0
 
 
@@ -35,21 +34,10 @@ async def scrape(request: Request[Any, Any, Any], settings: NamedDependency[Sett
         raise NotFoundException()
     found: metrics.Metrics = request.app.state.metrics
     try:
-        depth, oldest = await asyncio.wait_for(outbox_backlog(db), BACKLOG_SECONDS)
+        depth, oldest = await asyncio.wait_for(outbox.backlog(db), BACKLOG_SECONDS)
         found.set_outbox(depth, oldest)
     except (TimeoutError, DatabaseUnavailable) as exc:
         log.warning("metrics: outbox not read (%s)", exc or "timed out")
     body, content_type = metrics.render(found)
     # As a header: Litestar would append a second charset to a text/ media type.
     return Response(body, headers={"content-type": content_type, "cache-control": "no-store"})
-
-
-async def outbox_backlog(db: Database) -> tuple[int, float | None]:
-    """E-mails due and not sent, and the oldest one's wait in seconds (None when none)."""
-    async with db.transaction(Level.WORKER) as conn:
-        row = await (await conn.execute(BACKLOG)).fetchone()
-    if row is None:
-        return 0, None
-    depth, oldest = row
-    return (depth if isinstance(depth, int) else 0,
-            oldest if isinstance(oldest, float) else None)

@@ -8,7 +8,6 @@ again."""
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from litestar import Request, get, post
 from litestar.di import NamedDependency
@@ -16,7 +15,7 @@ from litestar.response import Redirect, Template
 
 from dentbook import clinic_settings, doctors
 from dentbook.clinic_settings import ClinicSettings
-from dentbook.db import Conn, Level
+from dentbook.db import Conn
 from dentbook.errors import Invalid
 from dentbook.forms import parse
 from dentbook.live.grids import Grids
@@ -54,11 +53,13 @@ async def save_policy(request: Request[Any, Any, Any], clinic_db: NamedDependenc
 
 
 @get("/clinic", name="settings_clinic", guards=[admin])
-async def clinic_page(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
-                      staff_user: NamedDependency[StaffUser],
-                      locale: NamedDependency[str]) -> Template:
-    current, outside = await _current(clinic_db, staff_user.id)
-    return _details(request, clinic_db.clinic, locale, current, outside=outside)
+async def clinic_page(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
+                      staff_tx: NamedDependency[Conn], locale: NamedDependency[str]) -> Template:
+    # The stored details (this process's copy of the clinic may be a moment old) and the
+    # visits a change of time zone has left outside working hours.
+    current = await clinic_settings.read(staff_tx)
+    outside = await doctors.outside_hours(staff_tx)
+    return _details(request, clinic, locale, current, outside=outside)
 
 
 @post("/clinic", name="settings_clinic_save", guards=[admin], status_code=303)
@@ -82,13 +83,6 @@ def _forget(clinics: Clinics, grids: Grids, clinic: Clinic) -> None:
     afresh from the next request on (the others do on the trigger's announcement)."""
     clinics.forget(clinic.id)
     grids.clinic_changed(clinic.id)
-
-
-async def _current(clinic_db: ClinicDb, staff: UUID) -> tuple[ClinicSettings, list[doctors.Outside]]:
-    """The stored details (this process's copy of the clinic may be a moment old) and the
-    visits a change of time zone has left outside working hours."""
-    async with clinic_db.transaction(Level.STAFF, staff) as conn:
-        return await clinic_settings.read(conn), await doctors.outside_hours(conn)
 
 
 def _policy(request: Request[Any, Any, Any], clinic: Clinic, locale: str,
