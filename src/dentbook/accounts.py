@@ -15,10 +15,9 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
-from psycopg.rows import class_row
 
 from dentbook import passwords, tokens
-from dentbook.db import Conn, Level
+from dentbook.db import Conn, Level, one, rows
 from dentbook.errors import Invalid
 from dentbook.forms import VERBATIM, Email, Password
 from dentbook.refusals import refused_as
@@ -82,9 +81,7 @@ class PasswordForm(msgspec.Struct, frozen=True):
 
 
 async def list_accounts(conn: Conn) -> list[Account]:
-    async with conn.cursor(row_factory=class_row(Account)) as cur:
-        await cur.execute(ACCOUNTS)
-        return await cur.fetchall()
+    return await rows(conn, Account, ACCOUNTS)
 
 
 async def invite(conn: Conn, form: InviteForm, now: datetime | None = None) -> Issued:
@@ -121,10 +118,8 @@ async def invitation(clinic: ClinicDb, token: str) -> Invitation | None:
     digest = tokens.digest(token)
     if digest is None:
         return None
-    async with clinic.transaction(Level.SERVICE) as conn, \
-            conn.cursor(row_factory=class_row(Invitation)) as cur:
-        await cur.execute(LOOKUP, (digest,))
-        return await cur.fetchone()
+    async with clinic.transaction(Level.SERVICE) as conn:
+        return await one(conn, Invitation, LOOKUP, (digest,))
 
 
 def check_passwords(form: PasswordForm) -> str:

@@ -14,9 +14,8 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import msgspec
-from psycopg.rows import class_row
 
-from dentbook.db import Conn
+from dentbook.db import Conn, one, rows
 from dentbook.forms import Day, Id
 from dentbook.tenancy import Doctor
 
@@ -181,9 +180,7 @@ class Page:
 
 async def list_doctors(conn: Conn) -> list[Doctor]:
     """Every doctor of the transaction's clinic (staff level), for the filter."""
-    async with conn.cursor(row_factory=class_row(Doctor)) as cur:
-        await cur.execute(DOCTORS)
-        return await cur.fetchall()
+    return await rows(conn, Doctor, DOCTORS)
 
 
 async def appointments(conn: Conn, zone: ZoneInfo, filters: Filters,
@@ -197,27 +194,21 @@ async def appointments(conn: Conn, zone: ZoneInfo, filters: Filters,
     number = filters.page
     params = {"from": start, "to": end, "doctor": filters.doctor, "all": filters.all,
               "limit": PAGE_SIZE, "offset": (number - 1) * PAGE_SIZE}
-    async with conn.cursor(row_factory=class_row(Appointment)) as cur:
-        await cur.execute(APPOINTMENTS, params)
-        rows = await cur.fetchall()
+    found = await rows(conn, Appointment, APPOINTMENTS, params)
     row = await (await conn.execute(COUNT, params)).fetchone()
-    return Page(rows, int(str(row[0])) if row else 0, number)
+    return Page(found, int(str(row[0])) if row else 0, number)
 
 
 async def active_between(conn: Conn, start: datetime, end: datetime,
                          doctor: UUID | None) -> list[Appointment]:
     """Everything taking a doctor's time in [start, end): confirmed visits, blocks and holds
     not yet lapsed (all of them: a bounded stretch of time, never paged)."""
-    async with conn.cursor(row_factory=class_row(Appointment)) as cur:
-        await cur.execute(ACTIVE, {"from": start, "to": end, "doctor": doctor})
-        return await cur.fetchall()
+    return await rows(conn, Appointment, ACTIVE, {"from": start, "to": end, "doctor": doctor})
 
 
 async def appointment(conn: Conn, booking_id: UUID) -> Appointment | None:
     """One appointment of the transaction's clinic (staff level), or None."""
-    async with conn.cursor(row_factory=class_row(Appointment)) as cur:
-        await cur.execute(APPOINTMENT, {"id": booking_id})
-        return await cur.fetchone()
+    return await one(conn, Appointment, APPOINTMENT, {"id": booking_id})
 
 
 async def record_read(conn: Conn, what: str) -> None:

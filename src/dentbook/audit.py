@@ -20,9 +20,8 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from psycopg.rows import class_row
 
-from dentbook.db import Conn, Level
+from dentbook.db import Conn, Level, rows
 from dentbook.forms import Id
 from dentbook.tenancy import ClinicDb
 
@@ -115,19 +114,15 @@ def _value(name: str, value: Any) -> Any:
 
 
 async def accounts(conn: Conn) -> list[Account]:
-    async with conn.cursor(row_factory=class_row(Account)) as cur:
-        await cur.execute(ACCOUNTS)
-        return await cur.fetchall()
+    return await rows(conn, Account, ACCOUNTS)
 
 
 async def entries(conn: Conn, filters: AuditFilters) -> Page:
     params = {"booking": filters.booking, "staff": filters.staff, "limit": PAGE_SIZE,
               "offset": (filters.page - 1) * PAGE_SIZE}
-    async with conn.cursor(row_factory=class_row(Entry)) as cur:
-        await cur.execute(ENTRIES, params)
-        rows = await cur.fetchall()
+    found = await rows(conn, Entry, ENTRIES, params)
     row = await (await conn.execute(COUNT, params)).fetchone()
-    return Page(rows, int(str(row[0])) if row else 0, filters.page)
+    return Page(found, int(str(row[0])) if row else 0, filters.page)
 
 
 async def csv_lines(clinic_db: ClinicDb, staff: UUID, filters: AuditFilters) -> AsyncIterator[str]:
@@ -138,19 +133,17 @@ async def csv_lines(clinic_db: ClinicDb, staff: UUID, filters: AuditFilters) -> 
     while True:
         params = {"booking": filters.booking, "staff": filters.staff, "before": before,
                   "limit": CSV_BATCH}
-        async with clinic_db.transaction(Level.STAFF, staff) as conn, \
-                conn.cursor(row_factory=class_row(Entry)) as cur:
-            await cur.execute(BATCH, params)
-            rows = await cur.fetchall()
-        for e in rows:
+        async with clinic_db.transaction(Level.STAFF, staff) as conn:
+            batch = await rows(conn, Entry, BATCH, params)
+        for e in batch:
             yield _line((e.id, e.at.isoformat(), e.actor, e.staff_email or "", e.action,
                          e.detail or "", e.booking_id or "", e.reference or "",
                          e.from_status or "", e.to_status or "",
                          json.dumps(e.before, sort_keys=True) if e.before else "",
                          json.dumps(e.after, sort_keys=True) if e.after else ""))
-        if len(rows) < CSV_BATCH:
+        if len(batch) < CSV_BATCH:
             return
-        before = rows[-1].id
+        before = batch[-1].id
 
 
 def _line(values: tuple[object, ...]) -> str:

@@ -14,9 +14,7 @@ from typing import TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from psycopg.rows import class_row
-
-from dentbook.db import Conn
+from dentbook.db import Conn, rows
 from dentbook.errors import NotFound
 from dentbook.tenancy import Clinic, Doctor, VisitType, list_doctors, list_visit_types
 
@@ -140,19 +138,15 @@ async def load_week(conn: Conn, clinic: Clinic, doctor: Doctor, visit: VisitType
     last = first + timedelta(weeks=weeks_ahead)
     monday = min(max(monday_of(week or today), first), last)
     sunday = monday + timedelta(days=6)
-    async with conn.cursor(row_factory=class_row(Hours)) as cur:
-        await cur.execute(HOURS, (doctor.id,))
-        hours = await cur.fetchall()
-    async with conn.cursor(row_factory=class_row(DayOff)) as cur:
-        await cur.execute(DAYS_OFF, (doctor.id, monday, sunday))
-        days_off = {d.day for d in await cur.fetchall()}
+    hours = await rows(conn, Hours, HOURS, (doctor.id,))
+    days_off = {d.day for d in await rows(conn, DayOff, DAYS_OFF, (doctor.id, monday, sunday))}
     span_from = local_instant(monday, time(0), clinic.zone)
     span_to = local_instant(sunday + timedelta(days=1), time(0), clinic.zone)
-    rows: list[tuple[datetime, datetime, datetime | None]] = await (  # type: ignore[assignment]
+    busy: list[tuple[datetime, datetime, datetime | None]] = await (  # type: ignore[assignment]
         await conn.execute(BUSY, (doctor.id, span_from, span_to))).fetchall()
-    grid = build_week(monday, clinic, visit, hours, days_off, [(s, e) for s, e, _ in rows], now,
+    grid = build_week(monday, clinic, visit, hours, days_off, [(s, e) for s, e, _ in busy], now,
                       min_notice, first, last)
-    return replace(grid, holds=tuple((s, e, x) for s, e, x in rows if x is not None))
+    return replace(grid, holds=tuple((s, e, x) for s, e, x in busy if x is not None))
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,8 @@ from uuid import UUID
 
 import msgspec
 import psycopg
-from psycopg.rows import class_row
 
-from dentbook.db import Conn
+from dentbook.db import Conn, one, rows
 from dentbook.errors import NotFound, SlotNotOffered, SlotTaken, TooManyHolds
 from dentbook.forms import Email, Instant, Name, PathId, Phone
 from dentbook.settings import Settings
@@ -141,9 +140,8 @@ async def hold(conn: Conn, req: BookingForm, client_ip: str | None, locale: str,
     }
     for _ in range(HOLD_ATTEMPTS):
         try:
-            async with conn.transaction(), conn.cursor(row_factory=class_row(Hold)) as cur:
-                await cur.execute(HOLD, params)
-                row = await cur.fetchone()
+            async with conn.transaction():
+                row = await one(conn, Hold, HOLD, params)
         except psycopg.errors.DeadlockDetected:
             # Two simultaneous inserts of overlapping holds can each wait for the other
             # inside the exclusion check; PostgreSQL then aborts one. That one has not lost
@@ -179,9 +177,7 @@ async def release(conn: Conn, booking: UUID, reason: str) -> str | None:
 
 
 async def view(conn: Conn, booking: UUID) -> BookingView:
-    async with conn.cursor(row_factory=class_row(BookingView)) as cur:
-        await cur.execute(VIEW, (booking,))
-        found = await cur.fetchone()
+    found = await one(conn, BookingView, VIEW, (booking,))
     if found is None:
         raise NotFound(str(booking))
     return found
@@ -203,6 +199,4 @@ async def own_holds(conn: Conn, holder: bytes | None) -> list[OwnHold]:
     """This browser's unpaid holds at the transaction's clinic (none without a cookie)."""
     if holder is None:
         return []
-    async with conn.cursor(row_factory=class_row(OwnHold)) as cur:
-        await cur.execute(OWN_HOLDS, (holder,))
-        return await cur.fetchall()
+    return await rows(conn, OwnHold, OWN_HOLDS, (holder,))

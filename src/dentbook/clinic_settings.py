@@ -17,10 +17,9 @@ from uuid import UUID
 from zoneinfo import available_timezones
 
 import msgspec
-from psycopg.rows import class_row
 
 from dentbook import rules
-from dentbook.db import Conn, Level
+from dentbook.db import Conn, Level, one
 from dentbook.errors import Invalid
 from dentbook.forms import Email, Name, Phone
 from dentbook.refusals import refused_as
@@ -95,9 +94,7 @@ def check_zone(form: ClinicForm) -> None:
 
 async def read(conn: Conn) -> ClinicSettings:
     """The clinic's settings as stored now (the process's cached clinic may be older)."""
-    async with conn.cursor(row_factory=class_row(ClinicSettings)) as cur:
-        await cur.execute(SETTINGS)
-        found = await cur.fetchone()
+    found = await one(conn, ClinicSettings, SETTINGS)
     assert found is not None
     return found
 

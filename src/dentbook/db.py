@@ -27,6 +27,8 @@ from typing import TypeVar
 from uuid import UUID
 
 import psycopg
+from psycopg.abc import Params
+from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from dentbook.logs import request_id
@@ -147,3 +149,17 @@ async def begin(conn: Conn, level: Level, tenant: UUID | None = None,
                                     str(staff) if staff else "", "staff" if staff else "",
                                     f"{APPLICATION} {request}" if request else APPLICATION))
         yield conn
+
+
+async def rows(conn: Conn, kind: type[T], query: str, params: Params = ()) -> list[T]:
+    """The query's rows as `kind` (a dataclass whose fields are the query's columns)."""
+    async with conn.cursor(row_factory=class_row(kind)) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall()
+
+
+async def one(conn: Conn, kind: type[T], query: str, params: Params = ()) -> T | None:
+    """The query's first row as `kind`, or None when it returns none."""
+    async with conn.cursor(row_factory=class_row(kind)) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchone()

@@ -17,10 +17,9 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
-from psycopg.rows import class_row
 
 from dentbook import rules
-from dentbook.db import Conn
+from dentbook.db import Conn, one, rows
 from dentbook.errors import Invalid
 from dentbook.forms import Day, Name
 from dentbook.refusals import refused_as
@@ -158,22 +157,16 @@ def days_off_span(form: DaysOffForm) -> tuple[date, date]:
 
 
 async def list_doctors(conn: Conn) -> list[DoctorRow]:
-    async with conn.cursor(row_factory=class_row(DoctorRow)) as cur:
-        await cur.execute(DOCTORS)
-        return await cur.fetchall()
+    return await rows(conn, DoctorRow, DOCTORS)
 
 
 async def doctor(conn: Conn, doctor_id: UUID) -> DoctorRow | None:
     """One doctor of the transaction's clinic (row level security keeps others out)."""
-    async with conn.cursor(row_factory=class_row(DoctorRow)) as cur:
-        await cur.execute(DOCTOR, (doctor_id,))
-        return await cur.fetchone()
+    return await one(conn, DoctorRow, DOCTOR, (doctor_id,))
 
 
 async def hours(conn: Conn, doctor_id: UUID) -> list[Range]:
-    async with conn.cursor(row_factory=class_row(Range)) as cur:
-        await cur.execute(HOURS, (doctor_id,))
-        return await cur.fetchall()
+    return await rows(conn, Range, HOURS, (doctor_id,))
 
 
 async def days_off(conn: Conn, doctor_id: UUID, since: date) -> list[date]:
@@ -213,6 +206,5 @@ async def remove_day_off(conn: Conn, doctor_id: UUID, day: date) -> None:
 async def outside_hours(conn: Conn, doctor_id: UUID | None = None) -> list[Outside]:
     """Future active visits (of one doctor, or all) that the hours no longer cover, the
     first OUTSIDE_LIMIT of them, each carrying the total."""
-    async with refused_as(conn), conn.cursor(row_factory=class_row(Outside)) as cur:
-        await cur.execute(OUTSIDE, (doctor_id, OUTSIDE_LIMIT))
-        return await cur.fetchall()
+    async with refused_as(conn):
+        return await rows(conn, Outside, OUTSIDE, (doctor_id, OUTSIDE_LIMIT))

@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from psycopg.rows import class_row
-
 from dentbook import tokens
-from dentbook.db import Conn, Level
+from dentbook.db import Conn, Level, one, rows
 from dentbook.mail.ical import FeedEvent, doctor_feed
 from dentbook.refusals import refused_as
 from dentbook.tenancy import ClinicDb
@@ -73,15 +71,11 @@ async def read(clinic_db: ClinicDb, token: str, now: datetime | None = None) -> 
         return None
     now = now or datetime.now(UTC)
     async with clinic_db.transaction(Level.SERVICE) as conn:
-        async with conn.cursor(row_factory=class_row(FeedDoctor)) as cur:
-            await cur.execute(DOCTOR, (digest,))
-            found = await cur.fetchone()
+        found = await one(conn, FeedDoctor, DOCTOR, (digest,))
         if found is None:
             return None
-        async with conn.cursor(row_factory=class_row(Entry)) as cur:
-            await cur.execute(EVENTS, (digest, now - timedelta(weeks=WEEKS_BACK),
-                                       now + timedelta(days=DAYS_AHEAD)))
-            entries = await cur.fetchall()
+        entries = await rows(conn, Entry, EVENTS, (digest, now - timedelta(weeks=WEEKS_BACK),
+                                                   now + timedelta(days=DAYS_AHEAD)))
     clinic = clinic_db.clinic
     events = [FeedEvent(uid=f"{e.id}@dentbook-feed", starts_at=e.starts_at, ends_at=e.ends_at,
                         patient_name=None if e.kind == "block" else (e.patient_name or ""))

@@ -26,9 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from psycopg.rows import class_row
-
-from dentbook.db import Database, DatabaseUnavailable, Level
+from dentbook.db import Database, DatabaseUnavailable, Level, rows
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +114,8 @@ class Runner:
 
     async def run_due(self) -> int:
         """Claim and run the jobs due now (one batch); returns how many were claimed."""
-        async with self.db.transaction(Level.WORKER) as conn, \
-                conn.cursor(row_factory=class_row(Job)) as cur:
-            await cur.execute(CLAIM, (self.claim, self.batch, self.lease))
-            jobs = await cur.fetchall()
+        async with self.db.transaction(Level.WORKER) as conn:
+            jobs = await rows(conn, Job, CLAIM, (self.claim, self.batch, self.lease))
         for job in jobs:
             await self._run_one(job)
         return len(jobs)

@@ -20,9 +20,8 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
-from psycopg.rows import class_row
 
-from dentbook.db import Conn
+from dentbook.db import Conn, one, rows
 from dentbook.forms import VERBATIM
 from dentbook.i18n import translations
 
@@ -104,23 +103,17 @@ def blocks(text: str) -> list[Block]:
 
 
 async def controller(conn: Conn) -> Controller:
-    async with conn.cursor(row_factory=class_row(Controller)) as cur:
-        await cur.execute(CONTROLLER)
-        found = await cur.fetchone()
+    found = await one(conn, Controller, CONTROLLER)
     assert found is not None  # the transaction's clinic exists: it was resolved from its slug
     return found
 
 
 async def saved(conn: Conn, version: int) -> Saved | None:
-    async with conn.cursor(row_factory=class_row(Saved)) as cur:
-        await cur.execute(VERSION, (version,))
-        return await cur.fetchone()
+    return await one(conn, Saved, VERSION, (version,))
 
 
 async def versions(conn: Conn) -> list[Version]:
-    async with conn.cursor(row_factory=class_row(Version)) as cur:
-        await cur.execute(VERSIONS)
-        return await cur.fetchall()
+    return await rows(conn, Version, VERSIONS)
 
 
 async def save(conn: Conn, form: NoticeForm) -> int:

@@ -14,20 +14,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar, cast
+from typing import cast
 from uuid import UUID
 
-from psycopg.rows import class_row
-
 from dentbook import visits
-from dentbook.db import Conn, Database, Level
+from dentbook.db import Database, Level, one
 from dentbook.jobs import GiveUp, Job
 from dentbook.mail import compose
 from dentbook.mail.smtp import MailError, SmtpConfig, parse_smtp_url, send
 from dentbook.settings import Settings
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # (clinic slug, link token) -> (the clinic's booking page, the patient's visit page), absolute.
 Links = Callable[[str, str], tuple[str, str]]
@@ -88,10 +85,10 @@ class Outbox:
         if job.ref is None or job.booking_id is None:
             raise GiveUp("an e-mail job without its message")
         async with self.db.transaction(Level.SERVICE, job.tenant_id) as conn:
-            pending = await _one(conn, Pending, MESSAGE, job.ref)
+            pending = await one(conn, Pending, MESSAGE, (job.ref,))
             if pending is None or pending.state != "due":
                 return  # sent already (a job claimed again), or cancelled since
-            details = await _one(conn, Details, DETAILS, pending.booking_id)
+            details = await one(conn, Details, DETAILS, (pending.booking_id,))
             if details is None or not pending.to_address or not details.patient_name:
                 # The patient was erased (or anonymised) meanwhile: nobody to write to.
                 await conn.execute(DROPPED, (job.ref,))
@@ -141,9 +138,3 @@ async def backlog(db: Database) -> tuple[int, float | None]:
     depth, oldest = row
     return (depth if isinstance(depth, int) else 0,
             oldest if isinstance(oldest, float) else None)
-
-
-async def _one(conn: Conn, kind: type[T], query: str, key: object) -> T | None:
-    async with conn.cursor(row_factory=class_row(kind)) as cur:
-        await cur.execute(query, (key,))
-        return await cur.fetchone()

@@ -19,9 +19,8 @@ from uuid import UUID
 
 import msgspec
 import psycopg
-from psycopg.rows import class_row
 
-from dentbook.db import Conn
+from dentbook.db import Conn, rows
 from dentbook.errors import Invalid
 from dentbook.forms import Email, Phone
 from dentbook.i18n import translations
@@ -101,9 +100,8 @@ async def _as_admin() -> AsyncIterator[None]:
 
 async def find(conn: Conn, query: PatientQuery) -> list[PatientVisit]:
     """The person's visits, newest first (staff level, admin)."""
-    async with _as_admin(), conn.cursor(row_factory=class_row(PatientVisit)) as cur:
-        await cur.execute(FIND, query.params)
-        return await cur.fetchall()
+    async with _as_admin():
+        return await rows(conn, PatientVisit, FIND, query.params)
 
 
 async def export(conn: Conn, query: PatientQuery, locale: str) -> dict[str, Any] | None:

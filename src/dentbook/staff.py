@@ -21,10 +21,9 @@ from datetime import timedelta
 from uuid import UUID
 
 import msgspec
-from psycopg.rows import class_row
 
 from dentbook import passwords
-from dentbook.db import Conn, Level
+from dentbook.db import Conn, Level, one
 from dentbook.errors import DomainError
 from dentbook.forms import Email, Password
 from dentbook.settings import Settings
@@ -156,9 +155,7 @@ async def sign_in(clinic: ClinicDb, settings: Settings, form: LoginForm,
     email = form.email.lower()
     async with clinic.transaction(Level.SERVICE) as conn:
         attempt = await count_attempt(conn, settings, email, client_ip)
-        async with conn.cursor(row_factory=class_row(Credentials)) as cur:
-            await cur.execute(CREDENTIALS, (email,))
-            creds = await cur.fetchone()
+        creds = await one(conn, Credentials, CREDENTIALS, (email,))
     stored = creds.password_hash if creds else passwords.DUMMY_HASH
     ok = await asyncio.to_thread(passwords.verify, stored, form.password) and creds is not None
     if creds is None or not ok:
@@ -183,10 +180,9 @@ async def current_staff(clinic: ClinicDb, settings: Settings, token: str | None)
     digest = session_hash(token)
     if digest is None:
         return None
-    async with clinic.transaction(Level.SERVICE) as conn, \
-            conn.cursor(row_factory=class_row(StaffUser)) as cur:
-        await cur.execute(SESSION_TOUCH, (digest, timedelta(minutes=settings.staff_idle_minutes)))
-        return await cur.fetchone()
+    async with clinic.transaction(Level.SERVICE) as conn:
+        idle = timedelta(minutes=settings.staff_idle_minutes)
+        return await one(conn, StaffUser, SESSION_TOUCH, (digest, idle))
 
 
 async def sign_out(conn: Conn, token: str | None) -> None:

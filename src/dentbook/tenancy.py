@@ -17,10 +17,8 @@ from typing import TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from psycopg.rows import class_row
-
 from dentbook import rules
-from dentbook.db import Conn, Database, Level
+from dentbook.db import Conn, Database, Level, one, rows
 from dentbook.errors import NotFound
 
 T = TypeVar("T")
@@ -92,10 +90,8 @@ class Clinics:
             return found
         if not rules.valid_slug(slug):
             raise NotFound(slug)
-        async with self.db.transaction(Level.ANON) as conn, \
-                conn.cursor(row_factory=class_row(Clinic)) as cur:
-            await cur.execute(CLINIC, (slug,))
-            found = await cur.fetchone()
+        async with self.db.transaction(Level.ANON) as conn:
+            found = await one(conn, Clinic, CLINIC, (slug,))
         if found is None:
             raise NotFound(slug)
         self._known[slug] = found
@@ -111,10 +107,8 @@ class Clinics:
             del self._known[slug]
 
     async def directory(self) -> list[ClinicSummary]:
-        async with self.db.transaction(Level.ANON) as conn, \
-                conn.cursor(row_factory=class_row(ClinicSummary)) as cur:
-            await cur.execute(CLINICS)
-            return await cur.fetchall()
+        async with self.db.transaction(Level.ANON) as conn:
+            return await rows(conn, ClinicSummary, CLINICS)
 
 
 @dataclass(frozen=True)
@@ -136,12 +130,8 @@ class ClinicDb:
 
 
 async def list_doctors(conn: Conn) -> list[Doctor]:
-    async with conn.cursor(row_factory=class_row(Doctor)) as cur:
-        await cur.execute(DOCTORS)
-        return await cur.fetchall()
+    return await rows(conn, Doctor, DOCTORS)
 
 
 async def list_visit_types(conn: Conn) -> list[VisitType]:
-    async with conn.cursor(row_factory=class_row(VisitType)) as cur:
-        await cur.execute(VISIT_TYPES)
-        return await cur.fetchall()
+    return await rows(conn, VisitType, VISIT_TYPES)

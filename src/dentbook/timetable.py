@@ -14,10 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from psycopg.rows import class_row
-
 from dentbook.agenda import Appointment, Filters, active_between
-from dentbook.db import Conn
+from dentbook.db import Conn, rows
 from dentbook.tenancy import Clinic, Doctor
 
 HOURS = """select doctor_id, weekday, start_time, end_time from dentbook.working_hours
@@ -100,9 +98,7 @@ async def load(conn: Conn, clinic: Clinic, doctors: list[Doctor], filters: Filte
         first = last = on
     zone = clinic.zone
     ids = [d.id for d in chosen]
-    async with conn.cursor(row_factory=class_row(Hours)) as cur:
-        await cur.execute(HOURS, (ids,))
-        hours = await cur.fetchall()
+    hours = await rows(conn, Hours, HOURS, (ids,))
     off = {(r[0], r[1]) for r in await (await conn.execute(DAYS_OFF, (ids, first, last))).fetchall()}
     start = datetime.combine(first, time(0), tzinfo=zone)
     end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import msgspec
-from psycopg.rows import class_row
 
 from dentbook import staff, totp
-from dentbook.db import Conn, Level
+from dentbook.db import Conn, Level, one
 from dentbook.errors import DomainError
 from dentbook.forms import Password
 from dentbook.settings import Settings
@@ -105,9 +104,7 @@ async def overview(clinic: ClinicDb, user: StaffUser, issuer: str) -> tuple[Stat
     """The account's factor: on or not, and, when not, the enrolment to show (started now,
     or the one already started: a reload shows the QR code already scanned)."""
     async with clinic.transaction(Level.SERVICE) as conn:
-        async with conn.cursor(row_factory=class_row(State)) as cur:
-            await cur.execute(STATE, (user.id,))
-            current = await cur.fetchone()
+        current = await one(conn, State, STATE, (user.id,))
         if current is None:
             raise staff.NotSignedIn()  # the account was deactivated meanwhile
         if current.enabled:
@@ -122,9 +119,7 @@ async def confirm(clinic: ClinicDb, user: StaffUser, code: str) -> list[str]:
     """Turn the factor on with a code from the app: returns the recovery codes to show
     once (only their hashes are kept); WrongCode when the code does not match."""
     async with clinic.transaction(Level.SERVICE) as conn:
-        async with conn.cursor(row_factory=class_row(State)) as cur:
-            await cur.execute(STATE, (user.id,))
-            current = await cur.fetchone()
+        current = await one(conn, State, STATE, (user.id,))
         if current is None or current.enabled or current.pending_secret is None:
             raise WrongCode()
         counter = totp.verify(current.pending_secret, code, None)
@@ -158,9 +153,7 @@ async def disable(clinic: ClinicDb, settings: Settings, user: StaffUser, code: s
 
 
 async def _factor(conn: Conn, query: str, params: tuple[object, ...]) -> Factor | None:
-    async with conn.cursor(row_factory=class_row(Factor)) as cur:
-        await cur.execute(query, params)
-        return await cur.fetchone()
+    return await one(conn, Factor, query, params)
 
 
 async def _use_code(conn: Conn, factor: Factor, code: str) -> str | None:

@@ -14,9 +14,8 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
-from psycopg.rows import class_row
 
-from dentbook.db import Conn
+from dentbook.db import Conn, one, rows
 from dentbook.errors import Invalid
 from dentbook.forms import Name
 from dentbook.refusals import refused_as
@@ -72,15 +71,11 @@ def deposit_minor(text: str) -> int:
 
 
 async def list_visit_types(conn: Conn) -> list[VisitTypeRow]:
-    async with conn.cursor(row_factory=class_row(VisitTypeRow)) as cur:
-        await cur.execute(VISIT_TYPES)
-        return await cur.fetchall()
+    return await rows(conn, VisitTypeRow, VISIT_TYPES)
 
 
 async def visit_type(conn: Conn, visit_type_id: UUID) -> VisitTypeRow | None:
-    async with conn.cursor(row_factory=class_row(VisitTypeRow)) as cur:
-        await cur.execute(VISIT_TYPE, (visit_type_id,))
-        return await cur.fetchone()
+    return await one(conn, VisitTypeRow, VISIT_TYPE, (visit_type_id,))
 
 
 async def add(conn: Conn, form: VisitTypeForm) -> UUID:

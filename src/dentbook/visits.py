@@ -18,10 +18,9 @@ from uuid import UUID
 
 import msgspec
 import psycopg
-from psycopg.rows import class_row
 
 from dentbook.booking import BookingView, view
-from dentbook.db import Conn, Level
+from dentbook.db import Conn, Level, one
 from dentbook.errors import DomainError, NotFound, SlotNotOffered, SlotTaken
 from dentbook.forms import Instant
 from dentbook.settings import Settings
@@ -123,9 +122,7 @@ async def by_link(conn: Conn, value: str) -> Visit:
     digest = token_hash(value)
     if digest is None:
         raise LinkNotFound()
-    async with conn.cursor(row_factory=class_row(Visit)) as cur:
-        await cur.execute(BY_LINK, (digest,))
-        found = await cur.fetchone()
+    found = await one(conn, Visit, BY_LINK, (digest,))
     if found is None:
         raise LinkNotFound()
     return found
