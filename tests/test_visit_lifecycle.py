@@ -202,6 +202,30 @@ def test_late_cancellation_follows_the_policy_and_rescheduling_closes(
                      " = %s", (row["id"],)) == [(0,)]
 
 
+def test_a_late_cancellation_refunds_the_policys_share_not_the_whole_deposit(
+        client, pg, make_clinic, stripe_local, mail_sink):
+    clinic = make_clinic()
+    owner_sql(pg.owner, clinic.id, "update dentbook.tenants set late_refund_percent = 40"
+              " returning 1")
+    address = unique("share")
+    row, _ = paid_visit(client, clinic, stripe_local, pg, address, index=4)
+    link = visit_link(wait_mail(mail_sink, address, 1)[0], clinic.slug)
+    owner_sql(pg.owner, clinic.id, "update dentbook.bookings set during = tstzrange("
+              "now() + interval '3 hours', now() + interval '3 hours 30 minutes') where id = %s"
+              " returning 1", (row["id"],))
+    share = row["amount_minor"] * 40 // 100
+    page = client.get(link)
+    assert f'data-refund-now="{share}"' in page.text
+    assert client.post(link + "/cancel", data={"_csrf_token": _csrf(page.text)}).status_code == 303
+    wait_for(lambda: len(stripe_local.refunds(row["stripe_payment_intent_id"])) == 1,
+             what="the refund")
+    # Stripe is asked for the recorded share, not the whole payment
+    [refund] = stripe_local.refunds(row["stripe_payment_intent_id"])
+    assert refund["amount"] == share < row["amount_minor"]
+    assert owner_sql(pg.owner, clinic.id, "select amount_minor from dentbook.refunds"
+                     " where booking_id = %s", (row["id"],)) == [(share,)]
+
+
 def test_a_visit_that_has_begun_cannot_be_cancelled(client, pg, clinic, stripe_local, mail_sink):
     address = unique("begun")
     row, _ = paid_visit(client, clinic, stripe_local, pg, address, index=5)

@@ -207,7 +207,8 @@ async def handle_event(db: Database, settings: Settings, event: stripe.Event) ->
 
 
 async def refund_job(db: Database, client: stripe.StripeClient, job: Job) -> bool:
-    """Make a recorded refund through Stripe (idempotency key per booking: once, ever).
+    """Make a recorded refund through Stripe, of the amount recorded (a late cancellation's
+    share, or the whole payment) (idempotency key per booking: once, ever).
     Whether it was made now (False: made already, by a runner that died before finishing)."""
     assert job.booking_id is not None
     async with db.transaction(Level.SERVICE, job.tenant_id) as conn:
@@ -217,7 +218,8 @@ async def refund_job(db: Database, client: stripe.StripeClient, job: Job) -> boo
     amount, currency, payment_intent, reason = row
     try:
         refund = await client.v1.refunds.create_async(
-            {"payment_intent": str(payment_intent), "reason": "requested_by_customer",
+            {"payment_intent": str(payment_intent), "amount": int(str(amount)),
+             "reason": "requested_by_customer",
              "metadata": {"booking_id": str(job.booking_id), "tenant_id": str(job.tenant_id),
                           "why": str(reason)}},
             {"idempotency_key": f"dentbook-refund-{job.booking_id}"})
