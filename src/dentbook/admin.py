@@ -15,12 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
-from dentbook import retention
+from dentbook import retention, rules
 from dentbook.passwords import hash_password
-
-RESERVED_SLUGS = {"static", "healthz", "readyz", "webhooks", "favicon.ico", "robots.txt"}
-SLUG = re.compile(r"[a-z0-9]([a-z0-9-]{0,48}[a-z0-9])?")
-EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 
 
 class AdminError(ValueError):
@@ -46,9 +42,9 @@ def clinic_id(conn: psycopg.Connection[tuple[object, ...]], slug: str) -> uuid.U
 
 def add_clinic(url: str, slug: str, name: str, time_zone: str = "Europe/Warsaw",
                locale: str = "pl", currency: str = "pln") -> uuid.UUID:
-    if not SLUG.fullmatch(slug) or slug in RESERVED_SLUGS:
+    if not rules.valid_slug(slug):
         raise AdminError(f"slug {slug!r}: use 1-50 lowercase letters, digits and dashes "
-                         f"(not {', '.join(sorted(RESERVED_SLUGS))})")
+                         f"(not {', '.join(sorted(rules.RESERVED_SLUGS))})")
     try:
         ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -140,7 +136,7 @@ def add_staff(url: str, slug: str, email: str, password: str,
     admin, as the operator's first account always was), or set an existing account's
     password, and its role only when one is given."""
     email = email.strip().lower()
-    if not EMAIL.fullmatch(email) or len(email) > 254:
+    if not rules.valid_email(email):
         raise AdminError(f"{email!r} is not an e-mail address")
     if len(password) < 4:
         raise AdminError("the password must have at least 4 characters")
