@@ -75,6 +75,33 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# A path segment that is a secret: a patient's visit link, a doctor's calendar feed, an
+# invitation token (url-safe base64, 20 characters or more, some capital or underscore:
+# never a clinic's slug, which is lowercase, nor a visit's id).
+_TOKEN = re.compile(r"(?<=/)(?=[^/]*[A-Z_])[A-Za-z0-9_-]{20,}(?=/|$|\.)")
+
+
+def redact_target(target: str) -> str:
+    """A request target as the access log may keep it: query values (a patient search is an
+    e-mail or a phone number) and token segments replaced by `…`; ids and keys kept."""
+    path, _, query = target.partition("?")
+    path = _TOKEN.sub("…", path)
+    if not query:
+        return path
+    keys = [pair.partition("=")[0] for pair in query.split("&") if pair]
+    return path + "?" + "&".join(f"{key}=…" for key in keys)
+
+
+class AccessLogRedactor(logging.Filter):
+    """On uvicorn's access log: no personal data or secret from a URL reaches the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], redact_target(args[2]), args[3], args[4])
+        return True
+
+
 class RequestIds:
     """ASGI wrapper giving each HTTP request its id (see the module docstring)."""
 
@@ -125,5 +152,8 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLogRedactor) for f in access.filters):
+        access.addFilter(AccessLogRedactor())
     for noisy in ("httpx", "httpcore", "stripe", "psycopg.pool"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -44,6 +44,9 @@ def watched(private_pg, stripe: LocalStripe) -> Iterator[Server]:
     server.stop()
 
 
+VISIT_TOKEN = "Zq3_" + "x7Kp" * 9 + "Ab1"  # the shape of a patient's link token (43)
+
+
 def test_metrics_of_the_real_app_follow_a_booking(private_pg, watched, stripe):
     pg = private_pg
     clinic = new_clinic(pg)
@@ -169,6 +172,10 @@ def test_process_logs_are_json_lines_carrying_the_request_id(private_pg, stripe,
         r = httpx.post(f"{serve.url}/webhooks/stripe", content=body,
                        headers={**stripe_signature(body), "X-Request-ID": given})
         assert r.status_code == 200 and r.json() == {"outcome": "ignored"}
+        # A patient search and a visit link: neither the address nor the token is logged.
+        httpx.get(f"{serve.url}/klinika-alfa/staff/patients",
+                  params={"q": "secret.patient@example.com"}, headers={"X-Request-ID": given})
+        httpx.get(f"{serve.url}/klinika-alfa/visits/{VISIT_TOKEN}", headers={"X-Request-ID": given})
 
         def logged() -> list[dict]:
             return [json.loads(line) for line in serve.log().splitlines()
@@ -182,3 +189,7 @@ def test_process_logs_are_json_lines_carrying_the_request_id(private_pg, stripe,
     entries = logged()
     assert {e["request_id"] for e in entries} == {given}
     assert {"uvicorn.access", "dentbook.payments"} <= {e["logger"] for e in entries}
+    assert "secret.patient" not in serve.log() and VISIT_TOKEN not in serve.log()
+    access = [e["msg"] for e in entries if e["logger"] == "uvicorn.access"]
+    assert any("/klinika-alfa/staff/patients?q=…" in m for m in access), access
+    assert any("/klinika-alfa/visits/…" in m for m in access), access
