@@ -313,11 +313,13 @@ def _http_ok(port: int, path: str) -> bool:
 def product_server(app_url: str, log_dir: Path, secret: str, workers: int = 2,
                    **extra: str) -> Server:
     """`dentbook serve --workers 2` as documented for deployment, with the local Stripe
-    (STRIPE_SECRET_KEY unset) and the hold limits lifted (all load comes from 127.0.0.1);
+    (STRIPE_SECRET_KEY unset) and the per-address limits on holds and streams lifted (all
+    load comes from 127.0.0.1; the per-process stream limit stays as deployed);
     `extra` settings on top."""
     port = free_port()
     env = base_env(DATABASE_URL=app_url, DENTBOOK_SECRET_KEY=secret, DENTBOOK_HOST=HOST,
                    DENTBOOK_MAX_HOLDS_PER_IP="1000000", DENTBOOK_MAX_HOLDS_PER_EMAIL="1000000",
+                   DENTBOOK_MAX_STREAMS_PER_CLIENT="1000000",
                    DENTBOOK_LOCAL_STRIPE_PORT=str(free_port()), DENTBOOK_DATA_DIR=str(log_dir),
                    **extra)
     argv = [sys.executable, "-m", "dentbook", "serve", "--workers", str(workers), "--port", str(port)]
