@@ -15,6 +15,8 @@ from dentbook import admin
 CLINICS: dict[str, dict[str, Any]] = {
     "klinika-alfa": {
         "name": "Klinika Alfa",
+        "details": ("ul. Świętokrzyska 12, 00-001 Warszawa", "+48 22 123 45 67",
+                    "kontakt@alfa.klinika.test"),
         "doctors": ["dr Anna Nowak", "dr Piotr Kowalski"],
         "visits": [("Przegląd", "Check-up", 30, 5000),
                    ("Higienizacja", "Cleaning", 60, 8000),
@@ -24,6 +26,8 @@ CLINICS: dict[str, dict[str, Any]] = {
     },
     "klinika-beta": {
         "name": "Klinika Beta",
+        "details": ("ul. Piotrkowska 100, 90-001 Łódź", "+48 42 765 43 21",
+                    "recepcja@beta.klinika.test"),
         "doctors": ["dr Maria Wiśniewska", "dr Tomasz Zieliński"],
         "visits": [("Konsultacja", "Consultation", 30, 4000),
                    ("Wybielanie", "Whitening", 60, 12000)],
@@ -41,6 +45,7 @@ def load(url: str) -> None:
             admin.add_clinic(url, slug, str(c["name"]))
         except admin.AdminError:
             pass  # already there
+        _fill_details(url, slug, c["details"])
         for doctor in c["doctors"]:
             try:
                 admin.add_doctor(url, slug, str(doctor), HOURS)
@@ -61,6 +66,16 @@ def is_empty(url: str) -> bool:
         conn.execute("set role dentbook_owner")
         row = conn.execute("select count(*) from dentbook.public_clinics()").fetchone()
     return row is None or row[0] == 0
+
+
+def _fill_details(url: str, slug: str, details: tuple[str, str, str]) -> None:
+    """Address, phone and e-mail for the e-mails and calendar files, unless an admin has
+    already filled any of them in."""
+    with admin.as_owner(url) as conn:
+        tenant = admin.clinic_id(conn, slug)
+        conn.execute("update dentbook.tenants set address = %s, phone = %s, email = %s"
+                     " where id = %s and address = '' and phone = '' and email = ''",
+                     (*details, tenant))
 
 
 def _has_staff(url: str, slug: str, email: str) -> bool:

@@ -86,6 +86,38 @@ def test_confirmation_in_english(sink, sink_config):
             "refunded.") in text
 
 
+@pytest.mark.parametrize(("locale", "said"), [
+    ("pl", "Dziękujemy za rezerwację. Twoja wizyta jest potwierdzona."),
+    ("en", "Thank you for booking. Your visit is confirmed.")])
+def test_a_visit_booked_by_phone_is_confirmed_without_a_word_of_a_deposit(
+        sink, sink_config, locale, said):
+    msg = sent(sink, sink_config, "confirmation", locale=locale, deposit_minor=0)
+    for part in texts(msg):
+        assert said in part
+        assert "zaliczk" not in part.lower() and "deposit" not in part.lower()
+        assert "https://dentbook.test/klinika-alfa/visits/tok_abc123" in part  # the patient's link
+    assert calendar_part(msg) is not None
+
+
+@pytest.mark.parametrize(("phone", "email", "footer"), [
+    ("+48 22 123 45 67", "", "Questions? Call Klinika Alfa at +48 22 123 45 67."),
+    ("", "kontakt@alfa.test", "Questions? Reply to this e-mail: it reaches Klinika Alfa."),
+    ("", "", None)])
+def test_the_footer_offers_only_the_ways_to_reach_the_clinic_it_has(
+        sink, sink_config, phone, email, footer):
+    msg = sent(sink, sink_config, "confirmation", locale="en", clinic_phone=phone,
+               clinic_email=email, clinic_address="")
+    assert (msg["Reply-To"] is None) == (not email)
+    for part in texts(msg):
+        assert "Call Klinika Alfa at  " not in part and "Address" not in part
+        assert "or reply to this e-mail" not in part
+        if footer:
+            assert footer in part
+        else:
+            assert "Questions?" not in part
+        assert "This is an automatic message" in part
+
+
 def test_the_calendar_file_matches_its_mime_type(sink, sink_config):
     msg = sent(sink, sink_config, "confirmation", sequence=0)
     part = calendar_part(msg)

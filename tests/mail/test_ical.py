@@ -97,6 +97,15 @@ def test_english_summary_and_description():
     assert "Lekarz: dr Anna Żółkiewska" in str(pl["DESCRIPTION"])
 
 
+def test_a_clinic_without_address_phone_or_email_leaves_those_fields_out():
+    raw = visit_calendar(event(clinic_address="", clinic_phone="", clinic_email=""), "REQUEST",
+                         stamp=STAMP)
+    assert b"mailto:\r\n" not in raw and b"mailto:;" not in raw
+    _, ev = only_event(raw)
+    assert "ORGANIZER" not in ev and "LOCATION" not in ev
+    assert "Telefon" not in str(ev["DESCRIPTION"]) and "dr Anna" in str(ev["DESCRIPTION"])
+
+
 def test_dtstamp_defaults_to_now_in_utc():
     before = datetime.now(UTC).replace(microsecond=0)
     _, ev = only_event(visit_calendar(event(), "REQUEST"))

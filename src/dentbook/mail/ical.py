@@ -54,17 +54,19 @@ def visit_calendar(event: VisitEvent, method: Literal["REQUEST", "CANCEL", "PUBL
         raise ValueError(f"method must be REQUEST, CANCEL or PUBLISH, not {method!r}")
     _ = translator(event.locale)
     clinic = one_line(event.clinic_name)
-    description = [_("Doctor: %(doctor)s", doctor=one_line(event.doctor_name)),
-                   _("Clinic phone: %(phone)s", phone=one_line(event.clinic_phone))]
+    description = [_("Doctor: %(doctor)s", doctor=one_line(event.doctor_name))]
+    if event.clinic_phone:
+        description.append(_("Clinic phone: %(phone)s", phone=one_line(event.clinic_phone)))
     if event.visit_url:
         description.append(_("Your visit, to cancel or reschedule: %(url)s", url=event.visit_url))
     vevent = Event.new(
         uid=event.uid, sequence=event.sequence, stamp=_utc(stamp or datetime.now(UTC)),
         start=_utc(event.starts_at), end=_utc(event.ends_at),
         summary=_("Dental visit — %(clinic)s", clinic=clinic),
-        location=one_line(event.clinic_address), description="\n".join(description),
+        location=one_line(event.clinic_address) or None, description="\n".join(description),
         url=event.visit_url or None,
-        organizer=vCalAddress.new(event.clinic_email, cn=clinic),
+        # A clinic that has not given its address yet is named by no `mailto:` at all.
+        organizer=vCalAddress.new(event.clinic_email, cn=clinic) if event.clinic_email else None,
         attendees=[] if method == "PUBLISH" else [
             vCalAddress.new(event.patient_email, cn=one_line(event.patient_name),
                             cutype="INDIVIDUAL", role="REQ-PARTICIPANT", partstat="ACCEPTED",
