@@ -11,7 +11,17 @@ import httpx
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from helpers import STRIPE_KEY, WEBHOOK_SECRET, Server, app_settings, stripe_signature
+from helpers import (
+    STRIPE_KEY,
+    WEBHOOK_SECRET,
+    Server,
+    app_settings,
+    book,
+    booking_row,
+    owner_sql,
+    session_of,
+    stripe_signature,
+)
 
 
 def _signed(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> dict[str, str]:
@@ -83,6 +93,30 @@ def test_event_naming_no_clinic_is_ignored(client, metadata):
     body = _event(metadata=metadata, client_reference_id=None)
     r = client.post("/webhooks/stripe", content=body, headers=_signed(body))
     assert r.status_code == 200 and r.json() == {"outcome": "ignored"}
+
+
+@pytest.mark.parametrize(("amount", "currency"), [(1, "jpy"), (1, None), (None, "eur")])
+def test_a_payment_of_the_wrong_amount_or_currency_confirms_nothing_and_is_refunded(
+        client, pg, clinic, amount, currency):
+    """A completed session whose money is not the deposit asked for (1 JPY for 50 PLN) is not
+    a confirmation: the hold fails, the money paid is owed back and the audit says why."""
+    r, _ = book(client, clinic, email=f"mismatch.{uuid.uuid4().hex[:8]}@example.com")
+    assert r.status_code == 303
+    session = session_of(r.headers["location"])
+    row = booking_row(pg.owner, clinic.id, session)
+    paid = amount if amount is not None else row["amount_minor"]
+    body = _event(id=session, client_reference_id=str(row["id"]), amount_total=paid,
+                  currency=currency or row["currency"], payment_intent=f"pi_{uuid.uuid4().hex}",
+                  metadata={"booking_id": str(row["id"]), "tenant_id": str(clinic.id)})
+    r = client.post("/webhooks/stripe", content=body, headers=_signed(body))
+    assert r.status_code == 200
+    assert booking_row(pg.owner, clinic.id, session)["status"] == "failed"
+    assert owner_sql(pg.owner, clinic.id, "select amount_minor, currency, reason from"
+                     " dentbook.refunds where booking_id = %s", (row["id"],)) == [
+        (paid, currency or row["currency"], "amount_mismatch")]
+    [(detail,)] = owner_sql(pg.owner, clinic.id, "select detail from dentbook.audit_log where"
+                            " booking_id = %s and to_status = 'failed'", (row["id"],))
+    assert f"expected {row['amount_minor']} {row['currency']}" in detail
 
 
 def test_database_outage_is_5xx_so_stripe_retries(pg):
