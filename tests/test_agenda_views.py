@@ -132,6 +132,30 @@ def test_a_day_off_shows_the_doctor_not_working(server, pg, clinic):
         assert 'class="off"' in html and "data-free=" not in html
 
 
+def test_a_doctor_no_longer_active_offers_no_time_and_shows_only_with_visits(
+        server, pg, make_clinic):
+    clinic = make_clinic(doctors=2)
+    day = next_weekday(7, 3)
+    gone = clinic.doctors[1]
+    owner_sql(pg.owner, clinic.id, "update dentbook.doctors set active = false where id = %s"
+              " returning 1", (gone,))
+    with desk(server, pg, clinic) as d:
+        html = d.get("", view="day", date=day.isoformat()).text
+        heads = re.findall(r'<th scope="col" data-column="([0-9a-f-]{36})-', html)
+        assert [uuid.UUID(h) for h in heads] == [clinic.doctors[0]]
+        assert f'data-doctor="{clinic.doctors[0]}"' in html  # the active one is bookable
+        # Listed last in the filter, marked, so their visits can still be found.
+        options = re.findall(r'<option value="([0-9a-f-]{36})"[^>]*>([^<]*)</option>', html)
+        assert [uuid.UUID(o) for o, _ in options] == clinic.doctors
+        assert options[1][1].endswith("(nieaktywny)")
+        left = _at(pg, clinic, day, 10, doctor=1, name="Zostala Wizyta")
+        html = d.get("", view="day", date=day.isoformat()).text
+        assert f'data-booking="{left}"' in html and f'data-column="{gone}-' in html
+        assert f'data-doctor="{gone}"' not in html  # nothing offered under them
+        week = d.get("", view="week", date=day.isoformat(), doctor=gone).text
+        assert f'data-booking="{left}"' in week and f'data-doctor="{gone}"' not in week
+
+
 def test_bad_views_and_dates_are_refused_cleanly(server, pg, clinic):
     with desk(server, pg, clinic, role="viewer") as d:
         for params, code in (({"view": "month"}, "invalid_view"),

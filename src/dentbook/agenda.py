@@ -21,7 +21,7 @@ from dentbook.tenancy import Doctor
 
 PAGE_SIZE = 100
 
-DOCTORS = "select id, name from dentbook.doctors order by name, id"
+DOCTORS = "select id, name, active from dentbook.doctors order by not active, name, id"
 # What a patient or the front desk still has to act on; the rest only with ?show=all.
 _SHOWN = """(b.status in ('confirmed', 'refunded')
              or (b.status = 'pending' and b.hold_expires_at > now()))"""
@@ -179,7 +179,8 @@ class Page:
 
 
 async def list_doctors(conn: Conn) -> list[Doctor]:
-    """Every doctor of the transaction's clinic (staff level), for the filter."""
+    """Every doctor of the transaction's clinic (staff level), for the filter: the active
+    ones first, then those no longer working here (their visits can still be looked up)."""
     return await rows(conn, Doctor, DOCTORS)
 
 

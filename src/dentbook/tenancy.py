@@ -55,6 +55,7 @@ class Clinic:
 class Doctor:
     id: UUID
     name: str
+    active: bool = True  # patients only ever see active doctors; the agenda sees all
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,9 @@ async def load(conn: Conn, clinic: Clinic, doctors: list[Doctor], filters: Filte
     end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
     items = await active_between(conn, start, end, filters.doctor if filters.kind == "day"
                                  else (chosen[0].id if chosen else None))
+    if filters.kind == "day" and filters.doctor is None:
+        # A doctor no longer active has a column only while something of theirs is on it.
+        chosen = [d for d in chosen if d.active or any(a.doctor_id == d.id for a in items)]
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     columns = [_column(d, day, hours, off, zone) for day in days for d in chosen]
     if filters.kind == "week":
@@ -115,7 +118,7 @@ async def load(conn: Conn, clinic: Clinic, doctors: list[Doctor], filters: Filte
 
 def _column(doctor: Doctor, day: date, hours: list[Hours], off: set[tuple[object, object]],
             zone: ZoneInfo) -> Column:
-    if (doctor.id, day) in off:
+    if (doctor.id, day) in off or not doctor.active:  # nothing to offer the front desk
         return Column(doctor, day, ())
     spans = tuple((datetime.combine(day, h.start_time, tzinfo=zone).astimezone(UTC),
                    datetime.combine(day, h.end_time, tzinfo=zone).astimezone(UTC))
