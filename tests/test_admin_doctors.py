@@ -133,6 +133,14 @@ def test_changing_hours_lists_the_visits_left_outside_and_moves_none(server, pg,
         assert OUTSIDE.findall(admin.get("/clinic").text) == [str(early), str(straddles)]
         # Nothing was moved or cancelled.
         assert _bookings(pg, clinic) == before
+        # Reception, who moves them, sees the same list on the agenda; a viewer does not.
+        with staff_session(server, pg, clinic, "reception") as desk:
+            agenda = desk.client.get(f"/{clinic.slug}/staff")
+            assert OUTSIDE.findall(agenda.text) == [str(early), str(straddles)]
+            assert "Move each to a time the doctor works" in agenda.text or \
+                "Przenieś każdą" in agenda.text
+        with staff_session(server, pg, clinic, "viewer") as viewer:
+            assert OUTSIDE.findall(viewer.client.get(f"/{clinic.slug}/staff").text) == []
         # Changing the hours back empties the list.
         admin.post(f"/doctors/{doctor}/hours", {f"hours_{d}": "09:00-17:00" for d in range(1, 6)})
         assert OUTSIDE.findall(admin.get(f"/doctors/{doctor}").text) == []

@@ -19,6 +19,7 @@ from litestar.response import Redirect, Template
 
 from dentbook import agenda, staff, timetable
 from dentbook.db import Conn
+from dentbook.doctors import outside_hours
 from dentbook.errors import Invalid
 from dentbook.forms import parse
 from dentbook.settings import Settings
@@ -116,7 +117,11 @@ async def dashboard(request: Request[Any, Any, Any], clinic: NamedDependency[Cli
         table = await timetable.load(staff_tx, clinic, doctors, filters,
                                      now.astimezone(clinic.zone).date())
         names = table.names_patients
-    if names:
+    # What a change of hours, days off or a doctor's active flag left outside: the front
+    # desk is who moves those visits.
+    may_write = staff_user.may(Role.RECEPTION)
+    outside = await outside_hours(staff_tx) if may_write else []
+    if names or outside:
         await agenda.record_read(staff_tx, f"agenda {filters.describe()}")
     today = now.astimezone(clinic.zone).date()
     step = timedelta(days=7 if filters.kind == "week" else 1)
@@ -124,7 +129,7 @@ async def dashboard(request: Request[Any, Any, Any], clinic: NamedDependency[Cli
                     doctors=doctors, filters=filters, page_=rows, table=table, now=now,
                     today=today, earlier=(filters.on or today) - step,
                     later=(filters.on or today) + step, done=flash.done,
-                    may_write=staff_user.may(Role.RECEPTION))
+                    may_write=may_write, outside=outside)
     response.headers.update(PRIVATE)
     return response
 
