@@ -16,7 +16,7 @@ drop function if exists dentbook.audit_setting, dentbook.admin_staff, dentbook.a
     dentbook.invite_lookup, dentbook.invite_accept, dentbook.admin_add_doctor,
     dentbook.admin_update_doctor, dentbook.admin_set_hours, dentbook.admin_add_days_off,
     dentbook.admin_remove_day_off, dentbook.admin_set_feed, dentbook.visits_outside_hours,
-    dentbook.admin_add_visit_type, dentbook.admin_update_visit_type, dentbook.admin_set_policy,
+    dentbook.admin_add_visit_type, dentbook.admin_update_visit_type, dentbook.admin_set_policy, dentbook.admin_set_retention,
     dentbook.admin_set_clinic, dentbook.feed_doctor, dentbook.feed_events, dentbook.lock_admins,
     dentbook.other_admin, dentbook.hours_json cascade;
 
@@ -500,6 +500,28 @@ begin
 end
 $$;
 grant execute on function dentbook.admin_set_policy(integer, integer, integer[]) to dentbook_staff;
+
+-- How long the clinic keeps patients' data (the retention job reads it at its next run):
+-- years after a visit before it is anonymised, days after an unpaid hold lapsed before its
+-- personal data is erased. The table checks the ranges (1-30 years, 1-90 days).
+create function dentbook.admin_set_retention(p_years integer, p_unpaid_days integer)
+    returns void
+    language plpgsql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
+as $$
+declare
+    t tenants;
+begin
+    perform dentbook.require_role('admin');
+    select * into t from tenants x where x.id = dentbook.current_tenant() for update;
+    update tenants set retention_years = p_years, unpaid_erasure_days = p_unpaid_days
+    where id = t.id;
+    perform dentbook.audit_setting('clinic.retention',
+        jsonb_build_object('retention_years', t.retention_years,
+                           'unpaid_erasure_days', t.unpaid_erasure_days),
+        jsonb_build_object('retention_years', p_years, 'unpaid_erasure_days', p_unpaid_days));
+end
+$$;
+grant execute on function dentbook.admin_set_retention(integer, integer) to dentbook_staff;
 
 -- The clinic's details. The time zone is checked by the table (an unknown zone fails);
 -- working hours are wall-clock times, so they follow a new zone, and visits (instants)

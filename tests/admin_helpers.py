@@ -20,7 +20,8 @@ from staff_helpers import CSRF, add_staff, signed_in
 # write must not be logged as done).
 SNAPSHOT = {
     "tenants": "select name, address, phone, email, time_zone, default_locale,"
-               " cancel_window_hours, late_refund_percent, reminder_hours from dentbook.tenants"
+               " cancel_window_hours, late_refund_percent, reminder_hours, retention_years,"
+               " unpaid_erasure_days from dentbook.tenants"
                " where id = dentbook.current_tenant()",
     "staff": "select id, email, role, active, password_hash, invite_hash, invite_expires_at"
              " from dentbook.staff_accounts order by id",

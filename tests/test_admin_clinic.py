@@ -113,6 +113,33 @@ def test_the_policy_is_saved_checked_and_shown_to_patients(server, pg, clinic, c
                      " where id = dentbook.current_tenant()") == [([],)]
 
 
+def test_retention_is_the_admins_to_set_checked_and_stated_in_the_notice(server, pg, make_clinic,
+                                                                         client):
+    clinic = make_clinic()
+    with staff_session(server, pg, clinic, "admin") as admin:
+        page = admin.get("/policy").text
+        assert 'name="retention_years"' in page and 'value="3"' in page  # the defaults
+        before = snapshot(pg, clinic)
+        for years, days, wrong in (("0", "7", {"retention_years"}), ("31", "7", {"retention_years"}),
+                                   ("3", "91", {"unpaid_erasure_days"}),
+                                   ("x", "", {"retention_years", "unpaid_erasure_days"})):
+            r = admin.post("/retention", {"retention_years": years, "unpaid_erasure_days": days})
+            assert r.status_code == 422 and field_errors(r.text) == wrong, (years, days)
+            assert f'value="{years}"' in r.text  # what was typed is kept
+        assert snapshot(pg, clinic) == before
+        r = admin.post("/retention", {"retention_years": "5", "unpaid_erasure_days": "14"})
+        assert r.status_code == 303 and r.headers["location"].endswith("#retention")
+    assert owner_sql(pg.owner, clinic.id, "select retention_years, unpaid_erasure_days from"
+                     " dentbook.tenants where id = dentbook.current_tenant()") == [(5, 14)]
+    [(before_, after)] = owner_sql(pg.owner, clinic.id, "select before, after from"
+                                   " dentbook.audit_log where action = 'clinic.retention'")
+    assert (before_, after) == ({"retention_years": 3, "unpaid_erasure_days": 7},
+                                {"retention_years": 5, "unpaid_erasure_days": 14})
+    # The standard notice states the clinic's own period.
+    notice = client.get(f"/{clinic.slug}/privacy", params={"lang": "en"}).text
+    assert "5 years" in notice
+
+
 def test_clinic_details_are_on_the_public_page_at_once_in_every_process(server, pg, clinic, client):
     other = Server(app_settings(pg)).start()  # another server process with its own cache
     try:

@@ -59,6 +59,7 @@ def writes(ids) -> list[tuple[str, dict[str, str]]]:
                                "duration_minutes": "20", "deposit": "70.50", "active": "on"}),
         ("/policy", {"cancel_window_hours": "48", "late_refund_percent": "50",
                      "reminder_hours": "48, 2"}),
+        ("/retention", {"retention_years": "5", "unpaid_erasure_days": "14"}),
         ("/clinic", {"clinic_name": "Renamed", "address": "ul. Nowa 1, Kraków",
                      "phone": "+48 12 345 67 89", "email": "Recepcja@Example.test",
                      "time_zone": "Europe/Warsaw", "default_locale": "en"}),
@@ -106,7 +107,7 @@ def test_every_settings_write_is_allowed_for_an_admin_and_audited(server, pg, cl
                            "staff.active", "doctor.added", "doctor.changed", "doctor.hours",
                            "doctor.days_off", "doctor.day_on", "doctor.feed", "doctor.feed",
                            "visit_type.added", "visit_type.changed", "clinic.policy",
-                           "clinic.details"]
+                           "clinic.retention", "clinic.details"]
 
 
 def test_not_signed_in_goes_to_the_sign_in_page_and_changes_nothing(client, pg, clinic, setup):
@@ -165,6 +166,7 @@ SQL_CALLS = [
     ("admin_update_visit_type", "select dentbook.admin_update_visit_type(%(visit_type)s, 'c',"
      " 'd', 30, 5000, true)"),
     ("admin_set_policy", "select dentbook.admin_set_policy(1, 50, '{2}')"),
+    ("admin_set_retention", "select dentbook.admin_set_retention(4, 10)"),
     ("admin_set_clinic", "select dentbook.admin_set_clinic('X', '', '', '', 'UTC', 'en')"),
 ]
 

@@ -28,9 +28,11 @@ from dentbook.tenancy import ClinicDb
 MAX_REMINDERS = 5  # as sql/schema-4.sql checks
 
 SETTINGS = """select name, address, phone, email, time_zone, default_locale,
-                     cancel_window_hours, late_refund_percent, reminder_hours
+                     cancel_window_hours, late_refund_percent, reminder_hours,
+                     retention_years, unpaid_erasure_days
               from dentbook.tenants"""
 SET_POLICY = "select dentbook.admin_set_policy(%s, %s, %s)"
+SET_RETENTION = "select dentbook.admin_set_retention(%s, %s)"
 SET_CLINIC = "select dentbook.admin_set_clinic(%s, %s, %s, %s, %s, %s)"
 
 Address = Annotated[str, msgspec.Meta(max_length=300, pattern=rules.NAME_PATTERN)]
@@ -48,6 +50,8 @@ class ClinicSettings:
     cancel_window_hours: int
     late_refund_percent: int
     reminder_hours: list[int]
+    retention_years: int
+    unpaid_erasure_days: int
 
     @property
     def reminders(self) -> str:
@@ -58,6 +62,11 @@ class PolicyForm(msgspec.Struct, frozen=True):
     cancel_window_hours: Annotated[int, msgspec.Meta(ge=0, le=720)]
     late_refund_percent: Annotated[int, msgspec.Meta(ge=0, le=100)]
     reminder_hours: Annotated[str, msgspec.Meta(max_length=100)] = ""
+
+
+class RetentionForm(msgspec.Struct, frozen=True):
+    retention_years: Annotated[int, msgspec.Meta(ge=1, le=30)]
+    unpaid_erasure_days: Annotated[int, msgspec.Meta(ge=1, le=90)]
 
 
 class ClinicForm(msgspec.Struct, frozen=True):
@@ -106,6 +115,12 @@ async def set_policy(clinic_db: ClinicDb, staff: UUID, form: PolicyForm) -> None
             refused_as(conn, checked={"reminder_hours": "invalid_reminder_hours"}):
         await conn.execute(SET_POLICY, (form.cancel_window_hours, form.late_refund_percent,
                                         reminders))
+
+
+async def set_retention(conn: Conn, form: RetentionForm) -> None:
+    """Store how long patients' data is kept (in the request's staff transaction)."""
+    async with refused_as(conn, checked={"retention_years": "invalid_retention"}):
+        await conn.execute(SET_RETENTION, (form.retention_years, form.unpaid_erasure_days))
 
 
 async def set_details(clinic_db: ClinicDb, staff: UUID, form: ClinicForm) -> None:

@@ -36,6 +36,7 @@ ACTIONS = {
     "doctor.feed": N_("Calendar feed changed"), "visit_type.added": N_("Visit type added"),
     "visit_type.changed": N_("Visit type changed"),
     "clinic.policy": N_("Cancellation policy or reminders changed"),
+    "clinic.retention": N_("How long patients' data is kept changed"),
     "clinic.details": N_("Clinic details changed"), "patient_search": N_("Patients searched"),
     "patient_export": N_("Patient's data exported"), "patient_erase": N_("Patient's data erased"),
     "retention": N_("Retention run"), "privacy_notice": N_("Privacy notice changed"),

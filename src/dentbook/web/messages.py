@@ -96,6 +96,9 @@ MESSAGES = {
     "invalid_active": N_("Something in this request is not valid."),
     "invalid_cancel_window_hours": N_("Please enter a whole number of hours from 0 to 720."),
     "invalid_late_refund_percent": N_("Please enter a whole percentage from 0 to 100."),
+    "invalid_retention_years": N_("Please enter a whole number of years from 1 to 30."),
+    "invalid_unpaid_erasure_days": N_("Please enter a whole number of days from 1 to 90."),
+    "invalid_retention": N_("Please enter periods within the limits shown."),
     "invalid_reminder_hours": N_("Please enter up to five different whole numbers of hours from "
                                  "1 to 720, separated by commas (e.g. 48, 2), or nothing for no "
                                  "reminders."),

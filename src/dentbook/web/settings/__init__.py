@@ -7,8 +7,8 @@ from litestar import Router
 from dentbook.web.settings import accounts, clinic, doctors, visit_types
 
 ROUTER = Router(path="/staff/settings", route_handlers=[
-    clinic.settings_index, clinic.policy_page, clinic.save_policy, clinic.clinic_page,
-    clinic.save_clinic,
+    clinic.settings_index, clinic.policy_page, clinic.save_policy, clinic.save_retention,
+    clinic.clinic_page, clinic.save_clinic,
     accounts.staff_page, accounts.invite, accounts.reinvite, accounts.change_role,
     accounts.deactivate, accounts.reactivate,
     doctors.doctors_page, doctors.add_doctor, doctors.doctor_page, doctors.save_doctor,

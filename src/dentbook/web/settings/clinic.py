@@ -52,6 +52,19 @@ async def save_policy(request: Request[Any, Any, Any], clinic_db: NamedDependenc
     return back_to(request, "settings_policy", slug=clinic_db.clinic.slug)
 
 
+@post("/retention", name="settings_retention_save", guards=[admin], status_code=303)
+async def save_retention(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
+                         staff_tx: NamedDependency[Conn],
+                         locale: NamedDependency[str]) -> Redirect | Template:
+    raw = await form_values(request)
+    try:
+        await clinic_settings.set_retention(staff_tx, parse(clinic_settings.RetentionForm, raw))
+    except Invalid as exc:
+        return _policy(request, clinic, locale, await clinic_settings.read(staff_tx), 422,
+                       fields=exc.fields, values=raw)
+    return back_to(request, "settings_policy", slug=clinic.slug, _fragment="retention")
+
+
 @get("/clinic", name="settings_clinic", guards=[admin])
 async def clinic_page(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
                       staff_tx: NamedDependency[Conn], locale: NamedDependency[str]) -> Template:
@@ -87,10 +100,15 @@ def _forget(clinics: Clinics, grids: Grids, clinic: Clinic) -> None:
 
 def _policy(request: Request[Any, Any, Any], clinic: Clinic, locale: str,
             current: ClinicSettings | None, status: int = 200, **context: Any) -> Template:
+    """The policy and retention forms: the stored values, under what was just typed."""
+    values = {}
     if current is not None:
-        context["values"] = {"cancel_window_hours": str(current.cancel_window_hours),
-                             "late_refund_percent": str(current.late_refund_percent),
-                             "reminder_hours": current.reminders}
+        values = {"cancel_window_hours": str(current.cancel_window_hours),
+                  "late_refund_percent": str(current.late_refund_percent),
+                  "reminder_hours": current.reminders,
+                  "retention_years": str(current.retention_years),
+                  "unpaid_erasure_days": str(current.unpaid_erasure_days)}
+    context["values"] = {**values, **context.get("values", {})}
     return settings_page(request, "policy", locale, status, clinic=clinic, **context)
 
 
