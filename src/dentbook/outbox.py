@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Literal, cast
 from uuid import UUID
 
 from dentbook import visits
@@ -33,6 +33,9 @@ MESSAGE = "select * from dentbook.message_to_send(%s)"
 DETAILS = "select * from dentbook.visit_details(%s)"
 SENT = "select dentbook.message_sent(%s, %s, %s)"
 DROPPED = "select dentbook.message_dropped(%s)"
+# Why a refund was made (dentbook.refunds.reason, or a cancellation) as the e-mail words it.
+REFUND_REASONS: dict[str, Literal["cancelled", "lapsed", "mismatch"]] = {
+    "cancelled": "cancelled", "paid_after_expiry": "lapsed", "amount_mismatch": "mismatch"}
 BACKLOG = "select depth, oldest_seconds from dentbook.outbox_backlog()"
 
 
@@ -126,7 +129,7 @@ class Outbox:
             policy_window_hours=d.cancel_window_hours, late_refund_percent=d.late_refund_percent,
             calendar_uid=visits.calendar_uid(d.id, self.domain), sequence=pending.sequence,
             cancelled_by="clinic" if d.cancelled_by == "clinic" else "patient",
-            refund_reason="cancelled" if d.refund_reason == "cancelled" else "lapsed")
+            refund_reason=REFUND_REASONS.get(d.refund_reason or "", "lapsed"))
 
 
 async def backlog(db: Database) -> tuple[int, float | None]:

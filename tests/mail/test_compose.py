@@ -186,6 +186,10 @@ def test_refund_says_why(sink, sink_config):
     assert "dotarła po wygaśnięciu rezerwacji" in texts(lapsed)[0]
     cancelled, _ = texts(sent(sink, sink_config, "refund", locale="en", refund_minor=2500))
     assert "Your visit was cancelled, and we have refunded PLN\xa025.00" in cancelled
+    for part in texts(sent(sink, sink_config, "refund", locale="en", refund_reason="mismatch",
+                           refund_minor=1)):
+        assert "The amount paid was not the deposit asked for" in part
+        assert "expired" not in part and "cancelled" not in part
 
 
 def test_processing_and_failed_payment(sink, sink_config):

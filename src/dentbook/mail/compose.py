@@ -77,7 +77,7 @@ class VisitMail:
     calendar_uid: str
     sequence: int  # of the calendar entry: higher than any the patient had before
     cancelled_by: Literal["patient", "clinic"] = "patient"
-    refund_reason: Literal["cancelled", "lapsed"] = "cancelled"
+    refund_reason: Literal["cancelled", "lapsed", "mismatch"] = "cancelled"
 
 
 def message_id(row_id: int, domain: str, salt: str = "") -> str:
