@@ -177,6 +177,10 @@ begin
                                    where new.kind = 'email' and m.tenant_id = new.tenant_id
                                      and m.id = new.ref), new.kind),
             jsonb_build_object('attempts', new.attempts));
+    -- The message it was to send is failed too (a patient's export says so, not "due").
+    update messages m set state = 'failed'
+    where new.kind = 'email' and m.tenant_id = new.tenant_id and m.id = new.ref
+      and m.state = 'due';
     return null;
 end
 $$;

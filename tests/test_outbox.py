@@ -96,6 +96,8 @@ def test_a_message_given_up_is_on_the_clinics_audit_page(private_pg):
             pg.owner, clinic.id, "select detail, after, booking_id from dentbook.audit_log"
             " where action = 'job.failed'")
         assert (detail, after, booking) == ("email: reminder", {"attempts": 2}, visit)
+        assert owner_sql(pg.owner, clinic.id, "select state from dentbook.messages"
+                         " where booking_id = %s", (visit,)) == [("failed",)]
         # The audit says what was given up, never who it was for.
         with httpx.Client(base_url=app.url, timeout=30) as client:
             signed_in(client, clinic.slug, add_staff(pg, clinic, role="viewer"))
