@@ -4,6 +4,8 @@ hold → Checkout → signed webhook → confirmed, and everything that can go w
 from __future__ import annotations
 
 import re
+import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -224,6 +226,70 @@ def test_checkout_failure_releases_the_hold(pg, clinic):
             assert rows == [("released",)]
             assert _slot_state(c, clinic, start) == "free"
     finally:
+        app.stop()
+
+
+class StalledStripe:
+    """A Stripe that accepts requests and answers none until told to hang up."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        self.hang_up = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.hang_up.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            conn.recv(65536)  # the request; no answer
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self.hang_up.set()
+        for conn in self.held:
+            conn.close()
+        self.server.close()
+
+
+def test_a_stalled_stripe_holds_no_database_connection(pg, clinic):
+    """Bookings waiting on Stripe hold no connection (and no calendar lock): with a pool of
+    two and four patients stuck at Checkout, pages are still served from the database."""
+    stripe = StalledStripe()
+    app = Server(app_settings(pg, stripe_secret_key=STRIPE_KEY, stripe_webhook_secret="whsec_x",
+                              stripe_api_base=stripe.url, stripe_max_network_retries=0,
+                              pool_min=1, pool_max=2, pool_timeout_seconds=3)).start()
+    try:
+        with httpx.Client(base_url=app.url, timeout=60) as c:
+            starts = free_starts(c, clinic.slug, clinic.doctors[0], clinic.visits["short"],
+                                 next_week(c, clinic.slug))[:4]
+
+        def booking(start: str) -> httpx.Response:
+            with httpx.Client(base_url=app.url, timeout=60) as own:
+                return _book(own, clinic, start=start, email=f"stall{starts.index(start)}@example.com")[0]
+
+        with ThreadPoolExecutor(4) as pool:
+            waiting = [pool.submit(booking, start) for start in starts]
+            wait_for(lambda: len(stripe.held) == 4, what="four requests stuck at Stripe")
+            with httpx.Client(base_url=app.url, timeout=60) as c:
+                for _ in range(3):  # each needs a connection: none is held by the four
+                    assert _slot_state(c, clinic, starts[0]) == "taken"  # a 503 has no grid
+                    assert c.get("/readyz").status_code == 200  # a query through the pool
+            idle = owner_sql(pg.owner, clinic.id, "select count(*) from pg_stat_activity where"
+                             " datname = current_database() and usename = 'dentbook_app'"
+                             " and state = 'idle in transaction'")
+            assert idle == [(0,)]
+            stripe.close()
+            answers = [f.result() for f in waiting]
+        assert all(r.status_code == 503 and 'data-error="payment_unavailable"' in r.text
+                   for r in answers)
+        assert owner_sql(pg.owner, clinic.id, "select distinct status from dentbook.bookings"
+                         " where patient_email like 'stall%%'") == [("released",)]
+    finally:
+        stripe.close()
         app.stop()
 
 
