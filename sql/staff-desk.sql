@@ -305,18 +305,21 @@ $$;
 grant execute on function dentbook.desk_attendance(uuid, text) to dentbook_staff;
 
 -- A staff read of patients' data (an agenda page with names, a visit's page): who and
--- which page with which filters; ids and dates only, never what was shown.
-create function dentbook.audit_read(p_what text) returns void
+-- which page with which filters; ids and dates only, never what was shown. A visit's page
+-- names its visit, so the patient's own export lists who read it.
+create function dentbook.audit_read(p_what text, p_booking uuid default null) returns void
     language plpgsql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
 declare
     v_staff uuid := dentbook.require_role('viewer');
 begin
     insert into audit_log (tenant_id, booking_id, detail, actor, staff_id, action)
-    values (dentbook.current_tenant(), null, left(p_what, 500), 'staff', v_staff, 'read');
+    values (dentbook.current_tenant(),
+            (select b.id from bookings b where b.id = p_booking),  -- this clinic's, or none
+            left(p_what, 500), 'staff', v_staff, 'read');
 end
 $$;
-grant execute on function dentbook.audit_read(text) to dentbook_staff;
+grant execute on function dentbook.audit_read(text, uuid) to dentbook_staff;
 
 -- The clinic's staff accounts by e-mail, for naming who did what on the audit page (the
 -- staff level cannot read the accounts table: it holds password and second-factor hashes).

@@ -60,6 +60,8 @@ def test_find_export_and_erase_a_patient(client, server, pg, clinic, stripe_loca
     classes = data_map(pg)
 
     with admin_client(server, pg, clinic) as admin:
+        # A member of staff opens the visit's page: the export will say so.
+        assert admin.get(f"/{clinic.slug}/staff/bookings/{past}").status_code == 200
         found = admin.get(f"/{clinic.slug}/staff/patients", params={"email": who["email"].upper()})
         assert found.status_code == 200 and found.headers["cache-control"] == "no-store"
         rows = {str(b) for b in (future["id"], past, lapsed)}
@@ -86,7 +88,9 @@ def test_find_export_and_erase_a_patient(client, server, pg, clinic, stripe_loca
         assert {"bookings", "messages", "audit_log"} <= set(data["data"])
         assert any(m["kind"] == "confirmation" and m["to_address"] == who["email"]
                    for m in data["data"]["messages"])
-        assert {a["action"] for a in data["data"]["audit_log"]} >= {"created", "status"}
+        assert {a["action"] for a in data["data"]["audit_log"]} >= {"created", "status", "read"}
+        assert any(a["action"] == "read" and a["detail"] == f"visit {past}"
+                   for a in data["data"]["audit_log"])  # when staff read their visit
         text = json.dumps(data, ensure_ascii=False)
         assert who["name"] in text and who["phone"] in text and "203.0.113.9" in text
         assert other["email"] not in text

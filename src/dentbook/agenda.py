@@ -57,7 +57,7 @@ limit %(limit)s offset %(offset)s
 ACTIVE = _SELECT + _WINDOW + "  and " + _ACTIVE + "\norder by b.starts_at, d.name, b.id"
 APPOINTMENT = _SELECT + "where b.id = %(id)s"
 COUNT = "select count(*) from dentbook.bookings b" + _FILTER
-READ = "select dentbook.audit_read(%s)"
+READ = "select dentbook.audit_read(%s, %s)"
 
 View = Literal["", "list", "day", "week"]
 
@@ -212,6 +212,7 @@ async def appointment(conn: Conn, booking_id: UUID) -> Appointment | None:
     return await one(conn, Appointment, APPOINTMENT, {"id": booking_id})
 
 
-async def record_read(conn: Conn, what: str) -> None:
-    """Write a staff read of patients' data to the audit log (the transaction's account)."""
-    await conn.execute(READ, (what,))
+async def record_read(conn: Conn, what: str, booking: UUID | None = None) -> None:
+    """Write a staff read of patients' data to the audit log (the transaction's account),
+    linked to the visit read when it is one visit's page."""
+    await conn.execute(READ, (what, booking))

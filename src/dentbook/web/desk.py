@@ -111,7 +111,7 @@ async def visit(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic]
                 locale: NamedDependency[str], booking_id: FromPath[str]) -> Template:
     found = await _load(staff_tx, booking_id)
     if found.patient_name:
-        await agenda.record_read(staff_tx, f"visit {found.id}")
+        await agenda.record_read(staff_tx, f"visit {found.id}", found.id)
     return await _visit_page(request, clinic, staff_user, staff_tx, locale, found)
 
 
