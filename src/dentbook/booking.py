@@ -46,9 +46,6 @@ class Hold:
     visit_name_pl: str
     visit_name_en: str
 
-    def visit_name(self, locale: str) -> str:
-        return self.visit_name_pl if locale == "pl" else self.visit_name_en
-
 
 @dataclass(frozen=True)
 class BookingView:

@@ -18,6 +18,7 @@ from dentbook import booking, i18n
 from dentbook.db import Database, Level, retry_deadlocks
 from dentbook.errors import PaymentUnavailable
 from dentbook.jobs import GiveUp, Job
+from dentbook.mail.wording import N_
 from dentbook.settings import Settings
 from dentbook.tenancy import ClinicDb
 
@@ -36,6 +37,7 @@ EVENTS = {
 APPLY = "select outcome from dentbook.payment_event(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 REFUND_DUE = "select amount_minor, currency, payment_intent, reason from dentbook.refund_due(%s)"
 COMPLETE_REFUND = "select dentbook.complete_refund(%s, %s)"
+DEPOSIT = N_("Deposit")
 
 
 class BadWebhook(ValueError):
@@ -94,11 +96,13 @@ async def _checkout(clinic_db: ClinicDb, client: stripe.StripeClient, hold: book
     clinic = clinic_db.clinic
     success, cancel = links(hold.booking_id)
     when = i18n.format_datetime(hold.starts_at, clinic.zone, locale)
+    deposit = i18n.translations(locale).gettext(DEPOSIT)
     params: dict[str, Any] = {
         "mode": "payment",
         "line_items": [{"quantity": 1, "price_data": {
             "currency": hold.currency, "unit_amount": hold.amount_minor,
-            "product_data": {"name": f"{clinic.name}: {hold.visit_name(locale)}",
+            # What is paid for, without the treatment (health data): Stripe needs no more.
+            "product_data": {"name": f"{clinic.name}: {deposit}",
                              "description": f"{hold.doctor_name}, {when}"}}}],
         "success_url": success,
         "cancel_url": cancel,

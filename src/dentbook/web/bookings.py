@@ -96,6 +96,10 @@ async def _form_again(request: Request[Any, Any, Any], clinic_db: ClinicDb, grid
         choice = Choice()
     # The shared grid: a crowd losing a race costs no reads and no render of the week.
     clinic = clinic_db.clinic
+    if isinstance(exc, PaymentUnavailable) and choice.doctor is not None:
+        # Its hold was just given back: this process must not show it taken while the
+        # notification is on its way, or the patient would read "taken", not "try again".
+        grids.changed(clinic.id, choice.doctor)
     grid = await grids.get(clinic, choice.doctor, choice.visit, choice.week_of(clinic), locale)
     answer = render_clinic(request, clinic, locale, grid, choice.start, [], status_code=status,
                            error=code, fields=fields, form=raw)
