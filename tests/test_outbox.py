@@ -162,6 +162,30 @@ def test_a_reminder_that_fell_due_while_no_server_ran_is_sent_once(private_pg, t
         sink.stop_thread()
 
 
+def test_a_reminder_held_up_until_its_visit_began_is_not_sent(private_pg, tmp_path):
+    pg = private_pg
+    clinic = new_clinic(pg)
+    sink = MailSink(tmp_path / "mail").start_thread()
+    stripe = LocalStripe(free_port(), None).start()
+    begun = insert_booking(pg, clinic, "-5 minutes", "Late Larry", email="larry@example.com")
+    coming = insert_booking(pg, clinic, "3 hours", "Early Erin", email="erin@example.com")
+    # Both fell due while the mail server was away; the visit of one has begun since.
+    for visit in (begun, coming):
+        owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(%s, 'reminder',"
+                  " now() - interval '1 hour')", (visit,))
+    app = Server(_settings(pg, free_port(), stripe, sink.url)).start()
+    try:
+        wait_for(lambda: owner_sql(pg.owner, clinic.id, "select count(*) from dentbook.messages"
+                                   " where state = 'due'") == [(0,)], what="both handled")
+        assert [m["To"] for m in _caught(sink.directory)] == ["Early Erin <erin@example.com>"]
+        assert owner_sql(pg.owner, clinic.id, "select state from dentbook.messages"
+                         " where booking_id = %s", (begun,)) == [("cancelled",)]
+    finally:
+        app.stop()
+        stripe.stop()
+        sink.stop_thread()
+
+
 @pytest.mark.parametrize("hours", [1, 30])
 def test_reminders_only_for_visits_booked_outside_the_offset(client, pg, clinic, stripe_local,
                                                              hours):

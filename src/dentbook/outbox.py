@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, cast
 from uuid import UUID
 
@@ -94,6 +94,10 @@ class Outbox:
             details = await one(conn, Details, DETAILS, (pending.booking_id,))
             if details is None or not pending.to_address or not details.patient_name:
                 # The patient was erased (or anonymised) meanwhile: nobody to write to.
+                await conn.execute(DROPPED, (job.ref,))
+                return
+            if pending.kind == "reminder" and details.starts_at <= datetime.now(UTC):
+                # Held up (an SMTP outage) until the visit began: a reminder no longer helps.
                 await conn.execute(DROPPED, (job.ref,))
                 return
             link = await visits.ensure_link(conn, self.settings.secret_key, pending.booking_id)
