@@ -191,7 +191,7 @@ def _grow(db: Db, clinics: int, before: int, size: int, past_slots: int) -> tupl
                 past_slots=past_slots, per_day=SLOTS_PER_DAY).encode())
         conn.execute("reset role")
         conn.execute("vacuum analyze dentbook.bookings")
-        conn.execute("vacuum analyze dentbook.booking_events")
+        conn.execute("vacuum analyze dentbook.audit_log")
         row = conn.execute("select count(*) from dentbook.bookings").fetchone()
     return time.monotonic() - t0, int(row[0]) if row else 0
 

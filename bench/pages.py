@@ -6,6 +6,7 @@ a fixed number of keep-alive connections and a fixed number of requests)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 from collections.abc import Callable
@@ -61,8 +62,12 @@ async def _measure(server: Server, endpoints: dict[str, Callable[[int], bytes]],
                 raise RuntimeError(f"{name}: HTTP {probe.status}")
             await httpraw.load(server.port, make, 100, connections, 30)  # warm-up
             before = await _grid_lookups(scrapers)
+            stop = asyncio.Event()
+            warm = asyncio.create_task(_keep_open(scrapers, stop))
             res = await httpraw.load(server.port, make, requests, connections, TIME_LIMIT,
                                      ok=lambda r: r.status == 200)
+            stop.set()
+            await warm
             hits, misses = (a - b for a, b in zip(await _grid_lookups(scrapers), before, strict=True))
             figures[name] = {"rps": res.rate, "latency": summary_ms(res.latencies),
                              "statuses": dict(res.statuses), "errors": res.errors,
@@ -89,6 +94,16 @@ async def _one_per_process(port: int, tries: int = 16) -> list[httpraw.Connectio
         else:
             found[pid.group(1)] = conn
     return list(found.values())
+
+
+async def _keep_open(conns: list[httpraw.Connection], stop: asyncio.Event) -> None:
+    """Scrape now and then while a measurement runs: the server closes a keep-alive
+    connection idle for 5 s, and these must stay open to reach the same processes."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), 2.0)
+        except TimeoutError:
+            await _grid_lookups(conns)
 
 
 async def _metrics(conn: httpraw.Connection) -> str:
