@@ -139,12 +139,12 @@ async def begin(conn: Conn, level: Level, tenant: UUID | None = None,
                 staff: UUID | None = None) -> AsyncIterator[Conn]:
     """A transaction on `conn` at `level` for `tenant` and `staff` (all local to it).
 
-    In pipeline mode: BEGIN, the settings and the transaction's first query travel to the
-    server together, and nothing waits for an answer until a result is read, so a hold is
-    one round trip plus the COMMIT. Errors still surface where results are read (or at the
-    COMMIT for statements whose results nobody reads)."""
+    Not in pipeline mode: it saves two round trips (BEGIN and the settings travelling with
+    the first query), but on loopback to a server on the same cores its bookkeeping cost
+    more than the round trips (bench, 2026-12-07: holds with Stripe stubbed 180 and 182 per
+    second without it, 138 and 160 with it, runs alternated)."""
     request = request_id.get()
-    async with conn.pipeline(), conn.transaction():
+    async with conn.transaction():
         await conn.execute(_ENTER, (level.value, str(tenant) if tenant else "",
                                     str(staff) if staff else "", "staff" if staff else "",
                                     f"{APPLICATION} {request}" if request else APPLICATION))

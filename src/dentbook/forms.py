@@ -12,6 +12,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import cache
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
@@ -44,10 +45,10 @@ def parse(model: type[S], raw: Mapping[str, Any]) -> S:
     bad field (NotFound for a malformed id marked UNKNOWN_IS_404)."""
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    for field in msgspec.structs.fields(model):
+    for field, extra in _fields(model):
         value = raw.get(field.encode_name)
         if isinstance(value, str):
-            value = value if _extra(field.type).get("verbatim") else rules.clean_text(value)
+            value = value if extra.get("verbatim") else rules.clean_text(value)
         if value in (None, ""):
             if field.required:
                 errors[field.name] = "required"
@@ -55,7 +56,7 @@ def parse(model: type[S], raw: Mapping[str, Any]) -> S:
         try:
             converted = msgspec.convert(value, field.type, strict=False)
         except msgspec.ValidationError:
-            if _extra(field.type).get("unknown_is_404"):
+            if extra.get("unknown_is_404"):
                 raise NotFound(field.name) from None
             errors[field.name] = f"invalid_{field.name}"
             continue
@@ -75,6 +76,12 @@ def path_id(value: str) -> UUID:
         return msgspec.convert(value, UUID, strict=False)
     except msgspec.ValidationError:
         raise NotFound("id") from None
+
+
+@cache
+def _fields(model: type[msgspec.Struct]) -> tuple[tuple[msgspec.structs.FieldInfo, dict[str, Any]], ...]:
+    """A model's fields with their Meta extras, read once (inspecting annotations is slow)."""
+    return tuple((f, _extra(f.type)) for f in msgspec.structs.fields(model))
 
 
 def _extra(annotation: Any) -> dict[str, Any]:

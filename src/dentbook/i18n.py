@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 from babel import Locale, dates, numbers
@@ -52,15 +52,20 @@ def choose(query: str | None, cookie: str | None, accept_language: str | None,
     return default if default in LOCALES else "pl"
 
 
+# Formatting with Babel costs ~40 µs a value; the same slots, days and amounts are printed
+# on every page and every lost race's answer, so each result is kept (bounded).
+@lru_cache(maxsize=8192)
 def format_day(day: date, locale: str) -> str:
     return dates.format_date(day, format="EEEE, d MMMM", locale=locale)
 
 
+@lru_cache(maxsize=8192)
 def format_short_day(day: date, locale: str) -> str:
     return dates.format_date(day, format="EEE d.MM" if locale == "pl" else "EEE MMM d",
                              locale=locale)
 
 
+@lru_cache(maxsize=8192)
 def format_date_long(day: date, locale: str) -> str:
     return dates.format_date(day, format="long", locale=locale)
 
@@ -70,11 +75,13 @@ def format_time(instant: datetime, zone: ZoneInfo, locale: str) -> str:
     return instant.astimezone(zone).strftime("%H:%M")
 
 
+@lru_cache(maxsize=8192)
 def format_datetime(instant: datetime, zone: ZoneInfo, locale: str) -> str:
     return dates.format_datetime(instant, format="EEEE, d MMMM y, HH:mm",
                                  tzinfo=zone, locale=locale)
 
 
+@lru_cache(maxsize=8192)
 def format_money(minor: int, currency: str, locale: str) -> str:
     code = currency.upper()
     digits = numbers.get_currency_precision(code)
