@@ -25,6 +25,8 @@ from browser_kit import (
     wait_outcome,
 )
 
+from dentbook import demo
+
 pytestmark = pytest.mark.browser
 
 ALLOWED = ["dentbook", "Stripe", "E-mail", "PL", "EN", "min", "Europe/Warsaw"]
@@ -98,7 +100,9 @@ def assert_dates(pl: str, en: str, where: str) -> None:
     assert not any(m in en for m in PL_MONTHS), f"{where}: Polish month name on the EN page"
 
 
-DEMO_NAMES = ["Klinika Alfa", "Klinika Beta", "dr Anna Nowak", "dr Piotr Kowalski", "Zofia Wójcik"]
+# Proper names, and the demo clinics' own details (an address is not translated).
+DEMO_NAMES = ["Klinika Alfa", "Klinika Beta", "dr Anna Nowak", "dr Piotr Kowalski", "Zofia Wójcik",
+              *(detail for c in demo.CLINICS.values() for detail in c["details"])]
 
 
 def test_language_switch_patient_pages(new_context, live, shots):

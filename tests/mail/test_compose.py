@@ -116,6 +116,9 @@ def test_the_footer_offers_only_the_ways_to_reach_the_clinic_it_has(
         else:
             assert "Questions?" not in part
         assert "This is an automatic message" in part
+    # The invitation still names an organizer: the clinic, or else the sending address.
+    event = Calendar.from_ical(calendar_part(msg).get_payload(decode=True)).walk("VEVENT")[0]
+    assert str(event["ORGANIZER"]) == f"mailto:{email or SENDER}"
 
 
 def test_the_calendar_file_matches_its_mime_type(sink, sink_config):

@@ -78,7 +78,9 @@ def test_metrics_of_the_real_app_follow_a_booking(private_pg, watched, stripe):
     owner_sql(pg.owner, clinic.id, "insert into dentbook.jobs (tenant_id, kind, due_at, claim, locked_until)"
               " values (%s, 'email', now() - interval '5 minutes', gen_random_uuid(),"
               " now() + interval '1 hour')", (clinic.id,))
-    wait_for(lambda: metric(scrape(watched.url), "dentbook_sse_streams") == 0, what="the stream closed")
+    # A closed stream is noticed at the latest at its next keep-alive (15 s), on a busy machine later.
+    wait_for(lambda: metric(scrape(watched.url), "dentbook_sse_streams") == 0, timeout=45,
+             what="the stream closed")
     after = scrape(watched.url)
 
     assert metric(after, "dentbook_holds_total") == 1

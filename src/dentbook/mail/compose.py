@@ -9,6 +9,7 @@ what kind of dental work someone has is health data.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import re
@@ -132,7 +133,10 @@ def compose(kind: MailKind, mail: VisitMail, *, sender: str, message_id: str,
                         cte="quoted-printable")
     method = _CALENDAR_METHOD.get(kind)
     if method is not None:
-        ics = visit_calendar(visit_event(mail), method, stamp=date)
+        # An invitation (REQUEST, CANCEL) must name its organizer: the clinic's address, or
+        # the address this message comes from while the clinic has not given one.
+        event = dataclasses.replace(visit_event(mail), clinic_email=mail.clinic_email or sender)
+        ics = visit_calendar(event, method, stamp=date)
         msg.add_attachment(ics, maintype="text", subtype="calendar", filename="visit.ics",
                            params={"method": method, "charset": "utf-8"})
     # Last: building the MIME tree moves Content-* headers into the first part.
