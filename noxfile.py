@@ -64,7 +64,7 @@ def i18n(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks, full mode (~7 min): bench/results/latest.{md,json}, README "Benchmarks".
+    """Benchmarks, full mode (~8 min): bench/results/latest.{md,json}, README "Benchmarks".
 
     DATABASE_URL: a privileged URL of a PostgreSQL server (else the embedded one).
     `nox -s bench -- --quick` checks that it works in under two minutes.

@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", dest="mode", action="store_const", const="quick", default="quick",
                    help="small N/K, under two minutes: checks that it works (default)")
     p.add_argument("--full", dest="mode", action="store_const", const="full",
-                   help="the sizes the README reports (about 20 minutes on 2 cores)")
+                   help="the sizes the README reports (about 8 minutes on 2 cores)")
     p.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(BENCHES)}")
     p.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""),
                    help="privileged URL of a PostgreSQL server (default: $DATABASE_URL, else the "
