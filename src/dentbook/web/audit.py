@@ -60,6 +60,8 @@ DETAILS = {
     "this session": N_("this session"), "patients page": N_("patients page"),
     "nothing found": N_("nothing found"), "data export": N_("data export"),
     "erasure refused": N_("erasure refused"), "erased": N_("erased"),
+    "cancelled: the patient asked for their data to be erased":
+        N_("cancelled: the patient asked for their data to be erased"),
     "retention run": N_("retention run"), "new version": N_("new version"),
     "admins must use two-factor sign-in": N_("admins must use two-factor sign-in"),
     # Jobs given up (sql/triggers.sql: audit_failed_job).
