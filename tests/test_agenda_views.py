@@ -156,6 +156,34 @@ def test_a_doctor_no_longer_active_offers_no_time_and_shows_only_with_visits(
         assert f'data-booking="{left}"' in week and f'data-doctor="{gone}"' not in week
 
 
+def test_the_list_pages_through_every_visit_and_drops_none(server, pg, make_clinic):
+    clinic = make_clinic()
+    made = {row[0] for row in owner_sql(pg.owner, clinic.id, """
+        insert into dentbook.bookings (tenant_id, doctor_id, visit_type_id, during, status,
+            hold_expires_at, patient_name, patient_email, amount_minor, currency)
+        select %s, %s, %s, tstzrange(t, t + interval '30 minutes'), 'confirmed', now(),
+               'Pacjent ' || n, 'p' || n || '@example.com', 5000, 'pln'
+        from generate_series(1, 230) n,
+             lateral (select date_trunc('hour', now()) + interval '2 days'
+                             + n * interval '30 minutes' as t) s
+        returning id""", (clinic.id, clinic.doctors[0], clinic.visits["short"]))}
+    seen: list[str] = []
+    with desk(server, pg, clinic, role="viewer") as d:
+        page = d.get("", view="list")
+        for number in (1, 2, 3):
+            html = page.text
+            shown = re.findall(r'<tr id="booking-[^"]+" data-booking="([^"]+)"', html)
+            assert len(shown) == (100 if number < 3 else 30)
+            assert "data-pages" in html and "230" in html  # "a–b of 230", never cut silently
+            seen += shown
+            later = re.search(r'<a rel="next" href="([^"]+)"', html)
+            if number < 3:
+                page = d.http.get(later.group(1).replace("&amp;", "&"))
+            else:
+                assert later is None
+    assert len(seen) == len(set(seen)) == 230 and {uuid.UUID(b) for b in seen} == made
+
+
 def test_bad_views_and_dates_are_refused_cleanly(server, pg, clinic):
     with desk(server, pg, clinic, role="viewer") as d:
         for params, code in (({"view": "month"}, "invalid_view"),
