@@ -8,7 +8,8 @@
 
 drop function if exists dentbook.require_role, dentbook.enqueue_message,
     dentbook.schedule_reminders, dentbook.cancel_reminders, dentbook.owe_refund,
-    dentbook.policy_refund, dentbook.add_visit_link, dentbook.visit_by_link,
+    dentbook.policy_refund, dentbook.add_visit_link, dentbook.visit_link_generation,
+    dentbook.visit_by_link,
     dentbook.cancel_by_link, dentbook.reschedule_by_link, dentbook.message_to_send,
     dentbook.message_sent, dentbook.message_dropped, dentbook.new_reference,
     dentbook.visit_details cascade;
@@ -144,7 +145,7 @@ as $$
 $$;
 
 -- The patient's link to a visit (SHA-256 of its token; the server derives the token from
--- its secret, the booking and `version`), valid until some days after the visit.
+-- its secret, the booking and the link's generation), valid until some days after the visit.
 create function dentbook.add_visit_link(p_booking uuid, p_token_hash bytea, p_after interval)
     returns timestamptz
     language sql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
@@ -156,6 +157,15 @@ as $$
     returning expires_at
 $$;
 grant execute on function dentbook.add_visit_link(uuid, bytea, interval) to dentbook_service;
+
+-- How many of the visit's links were revoked: the server derives the next link from it, so
+-- after a revocation the visit gets a new link instead of the dead one.
+create function dentbook.visit_link_generation(p_booking uuid) returns integer
+    language sql stable security definer set search_path = dentbook, pg_catalog, pg_temp
+as $$
+    select count(*)::integer from visit_links where booking_id = p_booking and revoked_at is not null
+$$;
+grant execute on function dentbook.visit_link_generation(uuid) to dentbook_service;
 
 -- What the holder of a valid link may see: the visit, and what cancelling now refunds.
 create function dentbook.visit_by_link(p_token_hash bytea)

@@ -19,7 +19,8 @@
 
 drop function if exists dentbook.desk_conflict, dentbook.desk_expire_lapsed, dentbook.desk_book,
     dentbook.desk_block, dentbook.desk_unblock, dentbook.desk_move, dentbook.desk_cancel,
-    dentbook.desk_attendance, dentbook.audit_read, dentbook.audit_accounts cascade;
+    dentbook.desk_attendance, dentbook.desk_revoke_link, dentbook.audit_read,
+    dentbook.audit_accounts cascade;
 
 -- The active visit or block of a doctor overlapping an interval (the earliest), other than
 -- p_self: what a refused write collided with.
@@ -303,6 +304,28 @@ begin
 end
 $$;
 grant execute on function dentbook.desk_attendance(uuid, text) to dentbook_staff;
+
+-- The patient's link to a visit revoked (a forwarded or leaked e-mail): from now on it
+-- answers like an unknown link, and the next e-mail about the visit (or its payment return
+-- page) carries a new one. Returns how many links it revoked.
+create function dentbook.desk_revoke_link(p_booking uuid) returns integer
+    language plpgsql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
+as $$
+declare
+    v_staff uuid := dentbook.require_role('reception');
+    v_count integer;
+begin
+    if not exists (select from bookings x where x.id = p_booking and x.kind = 'visit') then
+        raise exception 'no such visit' using errcode = 'DBK04';
+    end if;
+    update visit_links set revoked_at = now() where booking_id = p_booking and revoked_at is null;
+    get diagnostics v_count = row_count;
+    insert into audit_log (tenant_id, booking_id, actor, staff_id, action)
+    values (dentbook.current_tenant(), p_booking, 'staff', v_staff, 'link.revoked');
+    return v_count;
+end
+$$;
+grant execute on function dentbook.desk_revoke_link(uuid) to dentbook_staff;
 
 -- A staff read of patients' data (an agenda page with names, a visit's page): who and
 -- which page with which filters; ids and dates only, never what was shown. A visit's page

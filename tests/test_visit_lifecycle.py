@@ -17,6 +17,7 @@ import icalendar
 import pytest
 
 from dentbook.mail.inbox import list_messages, raw_message
+from desk_helpers import desk
 from helpers import (
     SseClient,
     book,
@@ -224,6 +225,34 @@ def test_a_late_cancellation_refunds_the_policys_share_not_the_whole_deposit(
     assert refund["amount"] == share < row["amount_minor"]
     assert owner_sql(pg.owner, clinic.id, "select amount_minor from dentbook.refunds"
                      " where booking_id = %s", (row["id"],)) == [(share,)]
+
+
+def test_reception_revokes_a_leaked_link_and_the_visit_gets_a_new_one(
+        client, server, pg, clinic, stripe_local, mail_sink):
+    address = unique("leaked")
+    row, _ = paid_visit(client, clinic, stripe_local, pg, address, index=6)
+    link = visit_link(wait_mail(mail_sink, address, 1)[0], clinic.slug)
+    assert client.get(link).status_code == 200
+    with desk(server, pg, clinic, role="viewer") as viewer:  # a viewer may not
+        assert viewer.post(f"/bookings/{row['id']}/link/revoke").status_code == 403
+    assert client.get(link).status_code == 200
+    with desk(server, pg, clinic) as reception:
+        page = reception.get(f"/bookings/{row['id']}")
+        assert 'data-form="revoke-link"' in page.text
+        r = reception.post(f"/bookings/{row['id']}/link/revoke")
+        assert r.status_code == 303
+        assert 'data-done="link_revoked"' in reception.http.get(r.headers["location"]).text
+    gone = client.get(link, params={"lang": "en"})
+    assert gone.status_code == 404 and 'data-error="visit_link"' in gone.text
+    assert owner_sql(pg.owner, clinic.id, "select action from dentbook.audit_log where"
+                     " booking_id = %s and action = 'link.revoked'", (row["id"],)) == [
+        ("link.revoked",)]
+    # The patient's way back (the payment's return page, or the next e-mail) has a new link.
+    back = client.get(f"/{clinic.slug}/bookings/{row['id']}/return",
+                      params={"session_id": row["stripe_session_id"]})
+    fresh = re.search(rf'href="(/{clinic.slug}/visits/[A-Za-z0-9_-]{{43}})"', back.text).group(1)
+    assert fresh != link and client.get(fresh).status_code == 200
+    assert client.get(link).status_code == 404  # the old one stays dead
 
 
 def test_a_visit_that_has_begun_cannot_be_cancelled(client, pg, clinic, stripe_local, mail_sink):

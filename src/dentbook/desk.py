@@ -41,6 +41,7 @@ UNBLOCK = "select dentbook.desk_unblock(%s)"
 MOVE = "select * from dentbook.desk_move(%s, %s, %s, %s)"
 CANCEL = "select dentbook.desk_cancel(%s, %s)"
 ATTENDANCE = "select dentbook.desk_attendance(%s, %s)"
+REVOKE_LINK = "select dentbook.desk_revoke_link(%s)"
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=rules.NAME_PATTERN)]
 CancelReason = Annotated[str, msgspec.Meta(min_length=1, max_length=500,
@@ -167,6 +168,12 @@ async def attendance(conn: Conn, booking_id: UUID, form: AttendanceForm) -> bool
     """Mark attendance; False when it was already so (nothing changed)."""
     row = await _run(conn, ATTENDANCE, (booking_id, form.state))
     return bool(row[0])
+
+
+async def revoke_link(conn: Conn, booking_id: UUID) -> int:
+    """Revoke the patient's link to the visit; how many links were live."""
+    row = await _run(conn, REVOKE_LINK, (booking_id,))
+    return int(str(row[0]))
 
 
 async def _run(conn: Conn, statement: str, params: tuple[object, ...]) -> tuple[object, ...]:

@@ -31,6 +31,7 @@ LINK_AFTER_VISIT = timedelta(days=7)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 ADD_LINK = "select dentbook.add_visit_link(%s, %s, %s)"
+GENERATION = "select dentbook.visit_link_generation(%s)"
 BY_LINK = "select * from dentbook.visit_by_link(%s)"
 CANCEL = "select dentbook.cancel_by_link(%s)"
 RESCHEDULE = "select * from dentbook.reschedule_by_link(%s, %s, %s, %s, %s)"
@@ -82,9 +83,11 @@ class RescheduleForm(msgspec.Struct, frozen=True):
     start: Instant
 
 
-def token(secret: str, booking: UUID) -> str:
-    """The booking's link token: 256 bits no one without the server's secret can make."""
-    digest = hmac.new(secret.encode(), b"visit:" + booking.bytes, hashlib.sha256).digest()
+def token(secret: str, booking: UUID, generation: int = 0) -> str:
+    """The booking's link token: 256 bits no one without the server's secret can make; each
+    revocation moves the visit to the next generation, a new token."""
+    message = b"visit:" + booking.bytes + (b":%d" % generation if generation else b"")
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
@@ -103,7 +106,8 @@ def calendar_uid(booking: UUID, domain: str) -> str:
 async def ensure_link(conn: Conn, secret: str, booking: UUID) -> str:
     """The booking's link token, its row made (or its expiry brought up to date) in this
     transaction (service level)."""
-    value = token(secret, booking)
+    row = await (await conn.execute(GENERATION, (booking,))).fetchone()
+    value = token(secret, booking, int(str(row[0])) if row else 0)
     await conn.execute(ADD_LINK, (booking, token_hash(value), LINK_AFTER_VISIT))
     return value
 

@@ -27,6 +27,7 @@ PRIVATE = {"Cache-Control": "no-store"}
 ACTIONS = {
     "created": N_("Booked"), "block": N_("Time blocked"), "status": N_("Status changed"),
     "moved": N_("Moved"), "attendance": N_("Attendance"), "read": N_("Read patients' data"),
+    "link.revoked": N_("Patient's link revoked"),
     "signin": N_("Signed in"), "signout": N_("Signed out"),
     "second_factor": N_("Two-factor sign-in"), "staff.invited": N_("Staff member invited"),
     "staff.role": N_("Role changed"), "staff.active": N_("Account turned on or off"),

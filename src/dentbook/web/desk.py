@@ -112,7 +112,8 @@ async def visit(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic]
     found = await _load(staff_tx, booking_id)
     if found.patient_name:
         await agenda.record_read(staff_tx, f"visit {found.id}", found.id)
-    return await _visit_page(request, clinic, staff_user, staff_tx, locale, found)
+    return await _visit_page(request, clinic, staff_user, staff_tx, locale, found,
+                             link_revoked=request.query_params.get("done") == "link_revoked")
 
 
 @post("/bookings/{booking_id:str}/move", name="desk_move", guards=[reception], status_code=303)
@@ -157,6 +158,19 @@ async def attendance(request: Request[Any, Any, Any], clinic: NamedDependency[Cl
         return await _visit_page(request, clinic, staff_user, staff_tx, locale, found,
                                  failed="attendance", exc=exc, typed=raw)
     return _to_agenda(request, clinic, found.starts_at, "attendance", found.id)
+
+
+@post("/bookings/{booking_id:str}/link/revoke", name="desk_revoke_link", guards=[reception],
+      status_code=303)
+async def revoke_link(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
+                      staff_tx: NamedDependency[Conn], booking_id: FromPath[str]) -> Redirect:
+    """The patient's link stops working (a forwarded or leaked e-mail); the next e-mail about
+    the visit carries a new one."""
+    found = await _load(staff_tx, booking_id)
+    await desk.revoke_link(staff_tx, found.id)
+    return Redirect(request.app.state.urls("desk_visit", slug=clinic.slug, booking_id=found.id,
+                                           done="link_revoked"),
+                    status_code=303, headers=PRIVATE)
 
 
 async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
@@ -226,8 +240,8 @@ async def _block_page(request: Request[Any, Any, Any], clinic: Clinic, user: Sta
 
 async def _visit_page(request: Request[Any, Any, Any], clinic: Clinic, user: StaffUser,
                       conn: Conn, locale: str, found: Appointment, failed: str | None = None,
-                      exc: DomainError | None = None,
-                      typed: dict[str, str] | None = None) -> Template:
+                      exc: DomainError | None = None, typed: dict[str, str] | None = None,
+                      link_revoked: bool = False) -> Template:
     now = datetime.now(UTC)
     typed = typed or {}
     move_form = typed if failed == "move" else {
@@ -235,7 +249,8 @@ async def _visit_page(request: Request[Any, Any, Any], clinic: Clinic, user: Sta
     response = page(request, "pages/staff_visit.html", locale, clinic=clinic, staff=user,
                     a=found, now=now, may_write=user.may(Role.RECEPTION), failed=failed,
                     move_form=move_form, cancel_form=typed if failed == "cancel" else {},
-                    doctors=await tenancy.list_doctors(conn), **_refusal(exc))
+                    doctors=await tenancy.list_doctors(conn), link_revoked=link_revoked,
+                    **_refusal(exc))
     response.headers.update(PRIVATE)
     return response
 
@@ -250,4 +265,4 @@ def _to_agenda(request: Request[Any, Any, Any], clinic: Clinic, at: datetime, do
 
 
 ROUTER = Router(path="/staff", route_handlers=[
-    phone_form, book, block_form, block, unblock, visit, move, cancel, attendance])
+    phone_form, book, block_form, block, unblock, visit, move, cancel, attendance, revoke_link])
