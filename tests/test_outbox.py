@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import email
+import logging
 from email.policy import default
 from pathlib import Path
 
@@ -74,6 +75,29 @@ def test_mail_waits_while_the_server_is_down_and_goes_out_when_it_is_back(privat
         assert "patient.waits@example.com" in sent["To"]
         wait_for(lambda: owner_sql(pg.owner, clinic.id, "select state from dentbook.messages"
                                    " where kind = 'confirmation'") == [("sent",)], what="marked sent")
+    finally:
+        app.stop()
+        stripe.stop()
+        sink.stop_thread()
+
+
+def test_a_message_sent_is_done_at_its_first_attempt_with_info_logging(private_pg, tmp_path, caplog):
+    """Logged as production logs (INFO): sending once is one attempt, no error, no retry."""
+    caplog.set_level(logging.INFO, logger="dentbook")
+    pg = private_pg
+    clinic = new_clinic(pg)
+    sink = MailSink(tmp_path / "mail").start_thread()
+    stripe = LocalStripe(free_port(), None).start()
+    app = Server(_settings(pg, free_port(), stripe, sink.url)).start()
+    try:
+        visit = insert_booking(pg, clinic, "3 days", "Ola Once", email="ola.once@example.com")
+        owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(%s, 'confirmation')",
+                  (visit,))
+        done = "select state, attempts, last_error from dentbook.jobs where kind = 'email'"
+        wait_for(lambda: owner_sql(pg.owner, clinic.id, done)[0][0] == "done", what="job done")
+        assert owner_sql(pg.owner, clinic.id, done) == [("done", 1, None)]
+        assert len(_caught(sink.directory)) == 1
+        assert any(r.getMessage() == "e-mail sent" for r in caplog.records)
     finally:
         app.stop()
         stripe.stop()

@@ -117,7 +117,7 @@ class Outbox:
             raise GiveUp(str(exc)) from exc
         async with self.db.transaction(Level.SERVICE, job.tenant_id) as conn:
             await conn.execute(SENT, (job.ref, str(message["Subject"]), message_id))
-        log.info("e-mail sent", extra={"message": job.ref, "kind": pending.kind})
+        log.info("e-mail sent", extra={"outbox_message": job.ref, "kind": pending.kind})
 
     def _mail(self, pending: Pending, d: Details, link: str) -> compose.VisitMail:
         clinic_url, visit_url = self.links(d.slug, link)

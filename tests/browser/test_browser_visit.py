@@ -25,9 +25,14 @@ def test_from_payment_to_the_inbox_to_cancelling(new_context, make_clinic, live,
     shots(page, "return-confirmed")
 
     # The dev inbox lists what the sink caught; the patient's confirmation is there.
-    page.goto("/dev/mail?lang=en")
+    # The e-mail leaves after the webhook's commit: the inbox may be opened before it lands.
     row = page.locator(f'tr[data-mail]:has-text("{address}")').first
-    row.wait_for(timeout=30_000)
+    for _ in range(60):
+        page.goto("/dev/mail?lang=en")
+        if row.count():
+            break
+        page.wait_for_timeout(500)
+    row.wait_for(timeout=5_000)
     shots(page, "dev-inbox")
     raw = httpx.get(live.url + row.locator("a").get_attribute("href"), timeout=10).content
     text = email.message_from_bytes(raw, policy=default).get_body(("plain",)).get_content()
