@@ -13,18 +13,17 @@ import pytest
 
 from dentbook.embedded import EmbeddedPostgres, default_data_dir
 from dentbook.mail.sink import MailSink
+from dentbook.settings import Settings
 from helpers import (
-    STRIPE_KEY,
-    WEBHOOK_SECRET,
     ClinicData,
     LocalStripe,
     Pg,
     Server,
-    app_settings,
     create_database,
     drop_database,
     free_port,
     new_clinic,
+    stripe_and_app,
 )
 
 
@@ -77,15 +76,42 @@ def mail_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailSink]:
 
 @pytest.fixture(scope="session")
 def stripe_local_and_server(pg: Pg, mail_sink: MailSink) -> Iterator[tuple[LocalStripe, Server]]:
-    app_port, stripe_port = free_port(), free_port()
-    local = LocalStripe(stripe_port, f"http://127.0.0.1:{app_port}/webhooks/stripe").start()
-    app = Server(app_settings(pg, port=app_port, stripe_secret_key=STRIPE_KEY,
-                              stripe_webhook_secret=WEBHOOK_SECRET, stripe_api_base=local.url,
-                              smtp_url=mail_sink.url, mail_sink_dir=str(mail_sink.directory),
-                              job_retry_seconds=1)).start()
+    local, app = stripe_and_app(pg, smtp_url=mail_sink.url, mail_sink_dir=str(mail_sink.directory),
+                                job_retry_seconds=1)
     yield local, app
     app.stop()
     local.stop()
+
+
+@pytest.fixture
+def recording_stripe() -> Iterator[LocalStripe]:
+    """A local Stripe of the test's own whose webhooks go nowhere (its events are recorded)."""
+    local = LocalStripe(free_port(), None).start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture
+def own_sink(tmp_path: Path) -> Iterator[MailSink]:
+    """A mail sink of the test's own, on a free port."""
+    sink = MailSink(tmp_path / "mail").start_thread()
+    yield sink
+    sink.stop_thread()
+
+
+@pytest.fixture
+def start_app() -> Iterator[Callable[[Settings], Server]]:
+    """Starts the app with the given settings; whatever is still running when the test ends
+    is stopped then."""
+    started: list[Server] = []
+
+    def start(settings: Settings) -> Server:
+        started.append(Server(settings).start())
+        return started[-1]
+
+    yield start
+    for app in reversed(started):
+        app.stop()
 
 
 @pytest.fixture(scope="session")

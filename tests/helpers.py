@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 from uuid import UUID
 
 import httpx
@@ -200,33 +200,37 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Server:
-    """The app served by uvicorn in a thread, on a free port: real HTTP."""
+class Threaded:
+    """An ASGI app served by uvicorn in a thread on a local port: real HTTP. Keyword arguments
+    go to uvicorn's Config."""
 
-    def __init__(self, settings: Settings, protocol: type[DentbookProtocol] = DentbookProtocol) -> None:
-        self.settings = settings
-        self.app = create_app(settings)
-        self.server = uvicorn.Server(uvicorn.Config(
-            self.app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on",
-            timeout_graceful_shutdown=1, http=protocol, proxy_headers=False))
+    def __init__(self, app: Any, port: int | None = None, **config: Any) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_config=None, **config))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.port}"
-
-    def start(self) -> Server:
+    def start(self) -> Self:
         self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.05)
+        wait_for(lambda: self.server.started or not self.thread.is_alive(), 20, "a test server")
+        if not self.server.started:
+            raise RuntimeError("test server did not start")
         return self
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+class Server(Threaded):
+    """The app on a free port, with uvicorn configured as `dentbook serve` configures it."""
+
+    def __init__(self, settings: Settings, protocol: type[DentbookProtocol] = DentbookProtocol) -> None:
+        self.settings = settings
+        self.app = create_app(settings)
+        super().__init__(self.app, settings.port, lifespan="on", timeout_graceful_shutdown=1,
+                         http=protocol, proxy_headers=False)
 
 
 def app_settings(pg: Any, **overrides: object) -> Settings:
@@ -238,6 +242,19 @@ def app_settings(pg: Any, **overrides: object) -> Settings:
     return load_settings({}, **base)
 
 
+def stripe_and_app(pg: Any, webhook_retry_delays: tuple[float, ...] = (0.2, 0.5, 1, 2),
+                   **overrides: object) -> tuple[LocalStripe, Server]:
+    """The local Stripe and the app, started on free ports and wired to each other: the app
+    calls this Stripe, and Stripe's signed webhooks reach the app. Stop both when done."""
+    app_port = free_port()
+    stripe = LocalStripe(free_port(), f"http://127.0.0.1:{app_port}/webhooks/stripe",
+                         webhook_retry_delays).start()
+    try:
+        app = Server(app_settings(pg, port=app_port, **{**stripe.app_settings(), **overrides})).start()
+    except BaseException:
+        stripe.stop()
+        raise
+    return stripe, app
 
 
 def is_ready(url: str) -> bool:
@@ -284,7 +301,7 @@ class AppProcess:
         self.process.wait(10)
 
 
-class LocalStripe:
+class LocalStripe(Threaded):
     """The shipped local Stripe service, served over real HTTP in a thread."""
 
     def __init__(self, port: int, webhook_url: str | None,
@@ -296,25 +313,14 @@ class LocalStripe:
             api_key=STRIPE_KEY, port=port, webhook_url=webhook_url, webhook_secret=WEBHOOK_SECRET,
             async_delay_seconds=0.5, webhook_retry_delays=webhook_retry_delays,
             expiry_poll_seconds=0.2)
-        self.server = uvicorn.Server(uvicorn.Config(
-            create_stripe(self.config), host="127.0.0.1", port=port, log_config=None))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{port}"
+        super().__init__(create_stripe(self.config), port)
         self.http = httpx.Client(base_url=self.url, timeout=30,
                                  headers={"Authorization": f"Bearer {STRIPE_KEY}"})
 
-    def start(self) -> LocalStripe:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("local stripe did not start")
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+    def app_settings(self) -> dict[str, object]:
+        """The settings that point the app at this service, with its keys."""
+        return {"stripe_secret_key": STRIPE_KEY, "stripe_webhook_secret": WEBHOOK_SECRET,
+                "stripe_api_base": self.url}
 
     def events(self, session_id: str | None = None) -> list[dict]:
         found = self.http.get("/_test/events").json()

@@ -7,8 +7,6 @@ import httpx
 import pytest
 
 from helpers import (
-    STRIPE_KEY,
-    WEBHOOK_SECRET,
     Server,
     app_settings,
     csrf_token,
@@ -32,8 +30,7 @@ def _hold(client, clinic, start, i, forwarded):
 ])
 def test_forwarded_for_counts_only_from_trusted_proxies(pg, clinic, stripe_local, trusted, expected):
     app = Server(app_settings(pg, max_holds_per_ip=2, trusted_proxies=trusted,
-                              stripe_secret_key=STRIPE_KEY, stripe_webhook_secret=WEBHOOK_SECRET,
-                              stripe_api_base=stripe_local.url)).start()
+                              **stripe_local.app_settings())).start()
     try:
         with httpx.Client(base_url=app.url, timeout=30) as c:
             starts = free_starts(c, clinic.slug, clinic.doctors[0], clinic.visits["short"],

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
@@ -21,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from psycopg_pool import ConnectionPool
 
 from dentbook import metrics as m
+from helpers import Threaded
 
 TOKEN = "s3cret-scrape-token-0123"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -62,32 +60,8 @@ def build_app(metrics: m.Metrics, setting: str) -> Litestar:
     return Litestar([ping, slots, boom, stream, scrape])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Served:
-    """An ASGI app served by uvicorn in a thread on a free port."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_config=None, lifespan="on",
-                                                    timeout_graceful_shutdown=1))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.02)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+def _served(app: Any) -> Threaded:
+    return Threaded(app, lifespan="on", timeout_graceful_shutdown=1).start()
 
 
 class FakeClock:
@@ -109,10 +83,10 @@ def metrics(clock: FakeClock) -> m.Metrics:
 
 
 @pytest.fixture
-def server(metrics: m.Metrics) -> Iterator[Served]:
+def server(metrics: m.Metrics) -> Iterator[Threaded]:
     app = build_app(metrics, f"token:{TOKEN}")
     m.instrument(app, metrics)
-    served = Served(app)
+    served = _served(app)
     yield served
     served.stop()
 
@@ -149,7 +123,7 @@ def wait_for(check: Callable[[], bool], what: str) -> None:
         time.sleep(0.02)
 
 
-def test_requests_are_counted_by_route_template_method_and_status(server: Served) -> None:
+def test_requests_are_counted_by_route_template_method_and_status(server: Threaded) -> None:
     with httpx.Client(base_url=server.url) as client:
         for _ in range(3):
             assert client.get("/ping").status_code == 200
@@ -189,7 +163,7 @@ def test_requests_are_counted_by_route_template_method_and_status(server: Served
     assert value(samples, "dentbook_http_request_duration_seconds_sum", route="/ping", method="GET") > 0
 
 
-def test_an_event_stream_is_counted_when_it_starts_and_open_until_it_ends(server: Served) -> None:
+def test_an_event_stream_is_counted_when_it_starts_and_open_until_it_ends(server: Threaded) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as client:
         with client.stream("GET", "/stream") as response:
             assert response.headers["content-type"].startswith("text/event-stream")
@@ -209,7 +183,7 @@ def test_an_event_stream_is_counted_when_it_starts_and_open_until_it_ends(server
 
 
 def test_business_counters_and_callback_gauges_are_read_at_scrape_time(
-        server: Served, metrics: m.Metrics, clock: FakeClock) -> None:
+        server: Threaded, metrics: m.Metrics, clock: FakeClock) -> None:
     listener = {"up": False}
     metrics.listener_ready = lambda: listener["up"]
     before = scrape(server.url)
@@ -239,7 +213,7 @@ def test_business_counters_and_callback_gauges_are_read_at_scrape_time(
 
 
 def test_outbox_age_keeps_growing_until_the_next_report(
-        server: Served, metrics: m.Metrics, clock: FakeClock) -> None:
+        server: Threaded, metrics: m.Metrics, clock: FakeClock) -> None:
     assert value(scrape(server.url), "dentbook_outbox_depth") == 0
     metrics.set_outbox(7, 12.0)
     first = scrape(server.url)
@@ -253,7 +227,7 @@ def test_outbox_age_keeps_growing_until_the_next_report(
     assert value(drained, "dentbook_outbox_oldest_age_seconds") == 0
 
 
-def test_pool_gauges_come_from_a_real_psycopg_pool(pg, server: Served, metrics: m.Metrics) -> None:
+def test_pool_gauges_come_from_a_real_psycopg_pool(pg, server: Threaded, metrics: m.Metrics) -> None:
     pool = ConnectionPool(pg.app, min_size=2, max_size=2, open=False)
     pool.open(wait=True)
     try:
@@ -271,11 +245,11 @@ def test_pool_gauges_come_from_a_real_psycopg_pool(pg, server: Served, metrics: 
         pool.close()
 
 
-def test_two_apps_in_one_process_count_separately(server: Served, metrics: m.Metrics) -> None:
+def test_two_apps_in_one_process_count_separately(server: Threaded, metrics: m.Metrics) -> None:
     other = m.Metrics()
     other_app = build_app(other, f"token:{TOKEN}")
     m.instrument(other_app, other)
-    served = Served(other_app)
+    served = _served(other_app)
     try:
         httpx.get(f"{server.url}/ping")
         assert requests_for(scrape(served.url), "/ping") == {}
@@ -285,7 +259,7 @@ def test_two_apps_in_one_process_count_separately(server: Served, metrics: m.Met
 
 
 def test_wrapping_the_whole_app_counts_the_same_way(metrics: m.Metrics) -> None:
-    served = Served(m.MetricsMiddleware(build_app(metrics, f"token:{TOKEN}"), metrics))
+    served = _served(m.MetricsMiddleware(build_app(metrics, f"token:{TOKEN}"), metrics))
     try:
         httpx.get(f"{served.url}/gamma/slots")
         httpx.get(f"{served.url}/nowhere")
@@ -296,7 +270,7 @@ def test_wrapping_the_whole_app_counts_the_same_way(metrics: m.Metrics) -> None:
     assert requests_for(samples, m.UNMATCHED) == {("GET", "404"): 1}
 
 
-def test_scrape_access_over_http(server: Served) -> None:
+def test_scrape_access_over_http(server: Threaded) -> None:
     url = f"{server.url}/metrics"
     assert httpx.get(url).status_code == 404
     assert httpx.get(url, headers={"Authorization": "Bearer wrong-token-wrong-token"}).status_code == 404

@@ -16,11 +16,7 @@ import pytest
 from dentbook.mail.inbox import list_messages, raw_message
 from dentbook.mail.sink import MailSink
 from helpers import (
-    STRIPE_KEY,
-    WEBHOOK_SECRET,
     AppProcess,
-    LocalStripe,
-    Server,
     app_settings,
     book,
     booking_row,
@@ -28,6 +24,7 @@ from helpers import (
     new_clinic,
     owner_sql,
     session_of,
+    stripe_and_app,
     wait_for,
 )
 from staff_helpers import add_staff, insert_booking, signed_in
@@ -42,18 +39,15 @@ def _caught(directory: Path) -> list[email.message.EmailMessage]:
     return found
 
 
-def _settings(pg, port, stripe, smtp_url, **more):
-    return app_settings(pg, port=port, stripe_secret_key=STRIPE_KEY,
-                        stripe_webhook_secret=WEBHOOK_SECRET, stripe_api_base=stripe.url,
-                        smtp_url=smtp_url, job_retry_seconds=0.5, **more)
+def _settings(pg, stripe, smtp_url, **more):
+    return app_settings(pg, **stripe.app_settings(), smtp_url=smtp_url, job_retry_seconds=0.5, **more)
 
 
 def test_mail_waits_while_the_server_is_down_and_goes_out_when_it_is_back(private_pg, tmp_path):
     pg = private_pg
     clinic = new_clinic(pg)
-    mail_port, app_port = free_port(), free_port()
-    stripe = LocalStripe(free_port(), f"http://127.0.0.1:{app_port}/webhooks/stripe").start()
-    app = Server(_settings(pg, app_port, stripe, f"smtp://127.0.0.1:{mail_port}")).start()
+    mail_port = free_port()
+    stripe, app = stripe_and_app(pg, smtp_url=f"smtp://127.0.0.1:{mail_port}", job_retry_seconds=0.5)
     sink = MailSink(tmp_path / "mail", port=mail_port)
     try:
         with httpx.Client(base_url=app.url, timeout=30) as client:
@@ -81,133 +75,102 @@ def test_mail_waits_while_the_server_is_down_and_goes_out_when_it_is_back(privat
         sink.stop_thread()
 
 
-def test_a_message_sent_is_done_at_its_first_attempt_with_info_logging(private_pg, tmp_path, caplog):
+def test_a_message_sent_is_done_at_its_first_attempt_with_info_logging(
+        private_pg, recording_stripe, own_sink, start_app, caplog):
     """Logged as production logs (INFO): sending once is one attempt, no error, no retry."""
     caplog.set_level(logging.INFO, logger="dentbook")
     pg = private_pg
     clinic = new_clinic(pg)
-    sink = MailSink(tmp_path / "mail").start_thread()
-    stripe = LocalStripe(free_port(), None).start()
-    app = Server(_settings(pg, free_port(), stripe, sink.url)).start()
-    try:
-        visit = insert_booking(pg, clinic, "3 days", "Ola Once", email="ola.once@example.com")
-        owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(%s, 'confirmation')",
-                  (visit,))
-        done = "select state, attempts, last_error from dentbook.jobs where kind = 'email'"
-        wait_for(lambda: owner_sql(pg.owner, clinic.id, done)[0][0] == "done", what="job done")
-        assert owner_sql(pg.owner, clinic.id, done) == [("done", 1, None)]
-        assert len(_caught(sink.directory)) == 1
-        assert any(r.getMessage() == "e-mail sent" for r in caplog.records)
-    finally:
-        app.stop()
-        stripe.stop()
-        sink.stop_thread()
+    start_app(_settings(pg, recording_stripe, own_sink.url))
+    visit = insert_booking(pg, clinic, "3 days", "Ola Once", email="ola.once@example.com")
+    owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(%s, 'confirmation')", (visit,))
+    done = "select state, attempts, last_error from dentbook.jobs where kind = 'email'"
+    wait_for(lambda: owner_sql(pg.owner, clinic.id, done)[0][0] == "done", what="job done")
+    assert owner_sql(pg.owner, clinic.id, done) == [("done", 1, None)]
+    assert len(_caught(own_sink.directory)) == 1
+    assert any(r.getMessage() == "e-mail sent" for r in caplog.records)
 
 
-def test_a_message_given_up_is_on_the_clinics_audit_page(private_pg):
+def test_a_message_given_up_is_on_the_clinics_audit_page(private_pg, recording_stripe, start_app):
     pg = private_pg
     clinic = new_clinic(pg)
-    stripe = LocalStripe(free_port(), None).start()
     # Nobody listens on the mail port, and two attempts are all a message gets.
-    app = Server(_settings(pg, free_port(), stripe, f"smtp://127.0.0.1:{free_port()}",
-                           job_attempts=2)).start()
-    try:
-        visit = insert_booking(pg, clinic, "3 days", "Pat Given-Up", email="given.up@example.com")
-        owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(%s, 'reminder')", (visit,))
-        wait_for(lambda: owner_sql(pg.owner, clinic.id, "select state from dentbook.jobs"
-                                   " where kind = 'email'") == [("failed",)], what="given up")
-        [(detail, after, booking)] = owner_sql(
-            pg.owner, clinic.id, "select detail, after, booking_id from dentbook.audit_log"
-            " where action = 'job.failed'")
-        assert (detail, after, booking) == ("email: reminder", {"attempts": 2}, visit)
-        assert owner_sql(pg.owner, clinic.id, "select state from dentbook.messages"
-                         " where booking_id = %s", (visit,)) == [("failed",)]
-        # The audit says what was given up, never who it was for.
-        with httpx.Client(base_url=app.url, timeout=30) as client:
-            signed_in(client, clinic.slug, add_staff(pg, clinic, role="viewer"))
-            page = client.get(f"/{clinic.slug}/staff/audit", params={"booking": str(visit)},
-                              headers={"Accept-Language": "en"})
-        assert page.status_code == 200
-        assert 'data-action="job.failed"' in page.text
-        assert "the reminder could not be sent" in page.text
-        assert "given.up@example.com" not in page.text and "Pat Given-Up" not in page.text
-    finally:
-        app.stop()
-        stripe.stop()
+    app = start_app(_settings(pg, recording_stripe, f"smtp://127.0.0.1:{free_port()}", job_attempts=2))
+    visit = insert_booking(pg, clinic, "3 days", "Pat Given-Up", email="given.up@example.com")
+    owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(%s, 'reminder')", (visit,))
+    wait_for(lambda: owner_sql(pg.owner, clinic.id, "select state from dentbook.jobs"
+                               " where kind = 'email'") == [("failed",)], what="given up")
+    [(detail, after, booking)] = owner_sql(
+        pg.owner, clinic.id, "select detail, after, booking_id from dentbook.audit_log"
+        " where action = 'job.failed'")
+    assert (detail, after, booking) == ("email: reminder", {"attempts": 2}, visit)
+    assert owner_sql(pg.owner, clinic.id, "select state from dentbook.messages"
+                     " where booking_id = %s", (visit,)) == [("failed",)]
+    # The audit says what was given up, never who it was for.
+    with httpx.Client(base_url=app.url, timeout=30) as client:
+        signed_in(client, clinic.slug, add_staff(pg, clinic, role="viewer"))
+        page = client.get(f"/{clinic.slug}/staff/audit", params={"booking": str(visit)},
+                          headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    assert 'data-action="job.failed"' in page.text
+    assert "the reminder could not be sent" in page.text
+    assert "given.up@example.com" not in page.text and "Pat Given-Up" not in page.text
 
 
-def test_two_processes_never_send_one_message_twice(private_pg, tmp_path):
+def test_two_processes_never_send_one_message_twice(private_pg, recording_stripe, own_sink, start_app):
     pg = private_pg
     clinic = new_clinic(pg)
-    sink = MailSink(tmp_path / "mail").start_thread()
-    stripe = LocalStripe(free_port(), None).start()
-    a = Server(_settings(pg, free_port(), stripe, sink.url)).start()
-    b = AppProcess(pg.app, stripe.url, {"SMTP_URL": sink.url,
-                                        "DENTBOOK_JOB_RETRY_SECONDS": "0.5"}).start()
+    start_app(_settings(pg, recording_stripe, own_sink.url))
+    b = AppProcess(pg.app, recording_stripe.url, {"SMTP_URL": own_sink.url,
+                                                  "DENTBOOK_JOB_RETRY_SECONDS": "0.5"}).start()
     try:
         bookings = [insert_booking(pg, clinic, f"{3 + i // 10} days {i % 10} hours", f"Pat {i}",
                                    email=f"twice{i}@example.com") for i in range(40)]
         # one transaction writes forty messages: both processes wake and race for them
         owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(b, 'confirmation')"
                   " from unnest(%s::uuid[]) b", (bookings,))
-        wait_for(lambda: len(_caught(sink.directory)) >= 40, timeout=60, what="forty e-mails")
-        ids = [m["Message-ID"] for m in _caught(sink.directory)]
+        wait_for(lambda: len(_caught(own_sink.directory)) >= 40, timeout=60, what="forty e-mails")
+        ids = [m["Message-ID"] for m in _caught(own_sink.directory)]
         assert len(ids) == 40 and len(set(ids)) == 40, collections.Counter(ids).most_common(3)
         assert owner_sql(pg.owner, clinic.id, "select count(*) from dentbook.messages"
                          " where state = 'sent'") == [(40,)]
     finally:
         b.stop()
-        a.stop()
-        stripe.stop()
-        sink.stop_thread()
 
 
-def test_a_reminder_that_fell_due_while_no_server_ran_is_sent_once(private_pg, tmp_path):
+def test_a_reminder_that_fell_due_while_no_server_ran_is_sent_once(private_pg, recording_stripe,
+                                                                    own_sink, start_app):
     pg = private_pg
     clinic = new_clinic(pg)
-    sink = MailSink(tmp_path / "mail").start_thread()
-    stripe = LocalStripe(free_port(), None).start()
     visit = insert_booking(pg, clinic, "20 hours", "Rita Reminder", email="rita@example.com")
     owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(%s, 'reminder',"
               " now() - interval '10 minutes')", (visit,))
-    try:
-        for _ in range(2):  # start, let it work, stop; start again: nothing more is sent
-            app = Server(_settings(pg, free_port(), stripe, sink.url)).start()
-            try:
-                wait_for(lambda: len(_caught(sink.directory)) >= 1, timeout=30, what="reminder")
-            finally:
-                app.stop()
-        [reminder] = _caught(sink.directory)
-        assert "rita@example.com" in reminder["To"]
-        text = reminder.get_body(preferencelist=("plain",)).get_content()
-        assert "Krótka" not in text and "Short" not in text  # reminders never name the treatment
-    finally:
-        stripe.stop()
-        sink.stop_thread()
+    for _ in range(2):  # start, let it work, stop; start again: nothing more is sent
+        app = start_app(_settings(pg, recording_stripe, own_sink.url))
+        wait_for(lambda: len(_caught(own_sink.directory)) >= 1, timeout=30, what="reminder")
+        app.stop()
+    [reminder] = _caught(own_sink.directory)
+    assert "rita@example.com" in reminder["To"]
+    text = reminder.get_body(preferencelist=("plain",)).get_content()
+    assert "Krótka" not in text and "Short" not in text  # reminders never name the treatment
 
 
-def test_a_reminder_held_up_until_its_visit_began_is_not_sent(private_pg, tmp_path):
+def test_a_reminder_held_up_until_its_visit_began_is_not_sent(private_pg, recording_stripe, own_sink,
+                                                              start_app):
     pg = private_pg
     clinic = new_clinic(pg)
-    sink = MailSink(tmp_path / "mail").start_thread()
-    stripe = LocalStripe(free_port(), None).start()
     begun = insert_booking(pg, clinic, "-5 minutes", "Late Larry", email="larry@example.com")
     coming = insert_booking(pg, clinic, "3 hours", "Early Erin", email="erin@example.com")
     # Both fell due while the mail server was away; the visit of one has begun since.
     for visit in (begun, coming):
         owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(%s, 'reminder',"
                   " now() - interval '1 hour')", (visit,))
-    app = Server(_settings(pg, free_port(), stripe, sink.url)).start()
-    try:
-        wait_for(lambda: owner_sql(pg.owner, clinic.id, "select count(*) from dentbook.messages"
-                                   " where state = 'due'") == [(0,)], what="both handled")
-        assert [m["To"] for m in _caught(sink.directory)] == ["Early Erin <erin@example.com>"]
-        assert owner_sql(pg.owner, clinic.id, "select state from dentbook.messages"
-                         " where booking_id = %s", (begun,)) == [("cancelled",)]
-    finally:
-        app.stop()
-        stripe.stop()
-        sink.stop_thread()
+    start_app(_settings(pg, recording_stripe, own_sink.url))
+    wait_for(lambda: owner_sql(pg.owner, clinic.id, "select count(*) from dentbook.messages"
+                               " where state = 'due'") == [(0,)], what="both handled")
+    assert [m["To"] for m in _caught(own_sink.directory)] == ["Early Erin <erin@example.com>"]
+    assert owner_sql(pg.owner, clinic.id, "select state from dentbook.messages"
+                     " where booking_id = %s", (begun,)) == [("cancelled",)]
 
 
 @pytest.mark.parametrize("hours", [1, 30])

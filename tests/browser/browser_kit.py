@@ -154,6 +154,24 @@ def describe(violations: list[dict[str, Any]]) -> str:
     return json.dumps(violations, indent=1, ensure_ascii=False)
 
 
+def axe_clean(page: Any, shots: Any, step: str) -> None:
+    """A screenshot of the step, then axe-core finds no serious or critical violation."""
+    shots(page, step)
+    violations = run_axe(page)
+    assert not violations, f"axe on {step} ({page.url}):\n{describe(violations)}"
+
+
+def tab_to(page: Any, selector: str, limit: int = 250) -> None:
+    """Press Tab until the focused element matches `selector`."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)",
+                         selector):
+            return
+    raise AssertionError(f"Tab never reached {selector} (stuck on "
+                         f"{page.evaluate('document.activeElement.outerHTML.slice(0, 120)')})")
+
+
 def visible_text(page: Any) -> str:
     return str(page.evaluate("document.body.innerText"))
 

@@ -14,14 +14,15 @@ import pytest
 from browser_kit import (
     FREE,
     RETURN,
+    axe_clean,
     book_and_pay,
-    describe,
     fill_booking,
     pay_card,
     pick_free_slot,
     run_axe,
     staff_sign_in,
     submit_booking,
+    tab_to,
     wait_checkout,
     wait_outcome,
 )
@@ -29,43 +30,37 @@ from browser_kit import (
 pytestmark = pytest.mark.browser
 
 
-def _axe_clean(page, shots, step: str) -> None:
-    shots(page, step)
-    violations = run_axe(page)
-    assert not violations, f"axe on {step} ({page.url}):\n{describe(violations)}"
-
-
 def test_axe_patient_pages(new_context, make_clinic, live, shots):
     """Each page once (axe is slow on a full grid); the language alternates between pages."""
     clinic = make_clinic(doctors=2)
     page = new_context(bypass_csp=True).new_page()
     page.goto("/?lang=en")
-    _axe_clean(page, shots, "directory-en")
+    axe_clean(page, shots, "directory-en")
     page.goto("/?lang=pl")
-    _axe_clean(page, shots, "directory-pl")
+    axe_clean(page, shots, "directory-pl")
 
     page.goto(f"/{clinic.slug}")
     page.goto(page.locator("#grid a[rel=next]").get_attribute("href"))
-    _axe_clean(page, shots, "clinic-pl")
+    axe_clean(page, shots, "clinic-pl")
 
     pick_free_slot(page, index=1)
-    _axe_clean(page, shots, "form-pl")
+    axe_clean(page, shots, "form-pl")
 
     page.goto(page.url.split("#")[0] + "&lang=en")
     with page.expect_navigation() as nav:
         submit_booking(page)  # empty: every required field is missing
     assert nav.value.status == 422
     page.locator("[data-field-error]").first.wait_for()
-    _axe_clean(page, shots, "form-errors-en")
+    axe_clean(page, shots, "form-errors-en")
 
     fill_booking(page, "Ewa Dostępna", f"a11y-{uuid.uuid4().hex[:8]}@example.com")
     submit_booking(page)
     wait_checkout(page, live.stripe_url)
-    _axe_clean(page, shots, "checkout")  # the shipped hosted test page too
+    axe_clean(page, shots, "checkout")  # the shipped hosted test page too
     pay_card(page)
     page.wait_for_url(RETURN)
     wait_outcome(page, "confirmed")
-    _axe_clean(page, shots, "return-en")
+    axe_clean(page, shots, "return-en")
 
 
 def test_axe_staff_pages(new_context, live, shots):
@@ -73,26 +68,15 @@ def test_axe_staff_pages(new_context, live, shots):
                  f"a11y-staff-{uuid.uuid4().hex[:8]}@example.com", index=6)
     page = new_context(bypass_csp=True).new_page()
     page.goto("/klinika-alfa/staff/login")
-    _axe_clean(page, shots, "staff-login")
+    axe_clean(page, shots, "staff-login")
     page.locator('input[name="email"]').fill("alfa@klinika.test")
     page.locator('input[name="password"]').fill("wrong password")
     page.locator('form:has(input[name="password"]) button[type="submit"]').click()
     page.locator("[data-error]").wait_for()
-    _axe_clean(page, shots, "staff-login-failed")
+    axe_clean(page, shots, "staff-login-failed")
     staff_sign_in(page, "klinika-alfa", "alfa@klinika.test")
     page.locator("[data-booking]").first.wait_for()
-    _axe_clean(page, shots, "staff-dashboard")
-
-
-def _tab_to(page, selector: str, limit: int = 150) -> None:
-    """Press Tab until the focused element matches `selector`."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)",
-                         selector):
-            return
-    raise AssertionError(f"Tab never reached {selector} (stuck on "
-                         f"{page.evaluate('document.activeElement.outerHTML.slice(0, 120)')})")
+    axe_clean(page, shots, "staff-dashboard")
 
 
 def _focus_visible(page) -> bool:
@@ -111,19 +95,19 @@ def test_booking_by_keyboard_alone(new_context, make_clinic, live, shots):
     assert page.evaluate("document.activeElement.classList.contains('skip')")
     assert page.locator("a.skip").is_visible()
 
-    _tab_to(page, f'[data-clinic="{clinic.slug}"]')
+    tab_to(page, f'[data-clinic="{clinic.slug}"]')
     assert _focus_visible(page)
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/{clinic.slug}")
 
     # Choose the second doctor with the keyboard: the grid follows.
-    _tab_to(page, 'select[name="doctor"]')
+    tab_to(page, 'select[name="doctor"]')
     page.keyboard.press("ArrowDown")
     page.locator(f'#grid[data-doctor="{clinic.doctors[1]}"]').wait_for()
 
     # Next week, by keyboard: the grid is swapped and the focus stays on the link, so the
     # next Enter goes another week on (it used to fall back to the page's top).
-    _tab_to(page, "#grid a[rel=next]")
+    tab_to(page, "#grid a[rel=next]")
     page.keyboard.press("Enter")
     page.locator("#grid a[rel=prev]").wait_for()
     page.wait_for_function("() => document.activeElement?.id === 'week-next'")
@@ -133,14 +117,14 @@ def test_booking_by_keyboard_alone(new_context, make_clinic, live, shots):
     page.wait_for_function("() => document.activeElement?.id === 'week-next'")
     shots(page, "next-week")
 
-    _tab_to(page, FREE)
+    tab_to(page, FREE)
     assert _focus_visible(page)
     start = page.evaluate("document.activeElement.parentElement.dataset.start")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"start="))
     assert page.locator('#book input[name="start"]').input_value() == start
 
-    _tab_to(page, "#f-name")
+    tab_to(page, "#f-name")
     page.keyboard.type("Klara Klawiatura")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "f-email"
@@ -157,7 +141,7 @@ def test_booking_by_keyboard_alone(new_context, make_clinic, live, shots):
     shots(page, "checkout")
 
     # The hosted test checkout page works by keyboard too.
-    _tab_to(page, "#card")
+    tab_to(page, "#card")
     page.keyboard.type("4242424242424242")
     page.keyboard.press("Enter")
     page.wait_for_url(RETURN)

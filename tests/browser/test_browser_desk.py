@@ -8,7 +8,7 @@ import re
 import uuid
 
 import pytest
-from browser_kit import describe, run_axe, staff_sign_in
+from browser_kit import axe_clean, staff_sign_in, tab_to
 
 from helpers import next_weekday
 from staff_helpers import PASSWORD, add_staff
@@ -16,25 +16,8 @@ from staff_helpers import PASSWORD, add_staff
 pytestmark = pytest.mark.browser
 
 
-def _tab_to(page, selector: str, limit: int = 250) -> None:
-    """Press Tab until the focused element matches `selector`."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)",
-                         selector):
-            return
-    raise AssertionError(f"Tab never reached {selector} (stuck on "
-                         f"{page.evaluate('document.activeElement.outerHTML.slice(0, 120)')})")
-
-
 def _focused(page) -> str:
     return str(page.evaluate("document.activeElement.id || document.activeElement.name || ''"))
-
-
-def _axe_clean(page, shots, step: str) -> None:
-    shots(page, step)
-    violations = run_axe(page)
-    assert not violations, f"axe on {step} ({page.url}):\n{describe(violations)}"
 
 
 def _staff(pg, clinic, role: str) -> str:
@@ -57,7 +40,7 @@ def test_phone_booking_by_keyboard_alone_reaches_a_second_dashboard_live(
     page.goto(agenda)
     # The second doctor's first free time, reached with Tab and opened with Enter.
     cell = f'a.add[data-doctor="{clinic.doctors[1]}"]'
-    _tab_to(page, cell)
+    tab_to(page, cell)
     start = page.evaluate("document.activeElement.dataset.free")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/staff/bookings/new\?"))
@@ -65,9 +48,9 @@ def test_phone_booking_by_keyboard_alone_reaches_a_second_dashboard_live(
     assert page.locator("#f-doctor_id").input_value() == str(clinic.doctors[1])
     assert page.locator("#f-start").input_value()  # the cell's local time
 
-    _tab_to(page, "#f-visit_type_id")
+    tab_to(page, "#f-visit_type_id")
     page.keyboard.press("ArrowDown")  # the second visit type
-    _tab_to(page, "#f-name")
+    tab_to(page, "#f-name")
     page.keyboard.type("Tadeusz Telefoniczny")
     page.keyboard.press("Tab")
     assert _focused(page) == "f-phone"
@@ -78,7 +61,7 @@ def test_phone_booking_by_keyboard_alone_reaches_a_second_dashboard_live(
     page.keyboard.press("Tab")
     assert _focused(page) == "f-note"
     page.keyboard.type("Prosi o poranne godziny")
-    _tab_to(page, 'form[data-form="phone"] button[type="submit"]')
+    tab_to(page, 'form[data-form="phone"] button[type="submit"]')
     page.keyboard.press("Enter")
 
     page.wait_for_url(re.compile(r"done=booked"))
@@ -94,10 +77,10 @@ def test_phone_booking_by_keyboard_alone_reaches_a_second_dashboard_live(
     assert "Tadeusz Telefoniczny" in watcher.locator(f'[data-booking="{booking}"]').inner_text()
 
     # From the entry to its page, still by keyboard: the cancel form wants a reason.
-    _tab_to(page, f'[data-booking="{booking}"] a')
+    tab_to(page, f'[data-booking="{booking}"] a')
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(rf"/staff/bookings/{booking}$"))
-    _tab_to(page, 'form[data-form="cancel"] button[type="submit"]')
+    tab_to(page, 'form[data-form="cancel"] button[type="submit"]')
     page.keyboard.press("Enter")
     page.locator('[data-field-error="reason"]').wait_for()
     assert _focused(page) == "f-reason"  # the field in error has the focus
@@ -115,12 +98,12 @@ def test_axe_front_desk_pages(new_context, make_clinic, pg, live, shots):
     page.goto(f"/{clinic.slug}/staff?view=day&date={day}&lang=en")
     page.locator("a.add").first.click()
     page.wait_for_url(re.compile(r"/staff/bookings/new"))
-    _axe_clean(page, shots, "phone-form-en")
+    axe_clean(page, shots, "phone-form-en")
     page.locator("#f-name").fill("Ada Dostępna")
     page.locator("#f-phone").fill("600 700 800")
     page.locator('form[data-form="phone"] button[type="submit"]').click()
     page.wait_for_url(re.compile(r"done=booked"))
-    _axe_clean(page, shots, "day-en")
+    axe_clean(page, shots, "day-en")
     booking = page.locator("#agenda [data-booking]").first.get_attribute("data-booking")
     start = page.locator("#agenda [data-booking] time").first.get_attribute("datetime")
 
@@ -133,16 +116,16 @@ def test_axe_front_desk_pages(new_context, make_clinic, pg, live, shots):
         page.locator('form[data-form="phone"] button[type="submit"]').click()
     assert nav.value.status == 409
     page.locator(f'[data-conflict="{booking}"]').wait_for()
-    _axe_clean(page, shots, "phone-conflict-pl")
+    axe_clean(page, shots, "phone-conflict-pl")
 
     page.goto(f"/{clinic.slug}/staff?view=week&date={day}")
-    _axe_clean(page, shots, "week-pl")
+    axe_clean(page, shots, "week-pl")
     page.goto(f"/{clinic.slug}/staff?date={day}&lang=en")
-    _axe_clean(page, shots, "list-en")
+    axe_clean(page, shots, "list-en")
     page.goto(f"/{clinic.slug}/staff/bookings/{booking}")
-    _axe_clean(page, shots, "visit-en")
+    axe_clean(page, shots, "visit-en")
     page.goto(f"/{clinic.slug}/staff/blocks/new?lang=pl")
-    _axe_clean(page, shots, "block-form-pl")
+    axe_clean(page, shots, "block-form-pl")
     page.goto(f"/{clinic.slug}/staff/audit")
     page.locator("[data-audit]").first.wait_for()
-    _axe_clean(page, shots, "audit-pl")
+    axe_clean(page, shots, "audit-pl")

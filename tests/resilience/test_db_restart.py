@@ -24,24 +24,20 @@ import pytest
 
 from dentbook.embedded import EmbeddedPostgres
 from helpers import (
-    STRIPE_KEY,
-    WEBHOOK_SECRET,
     LocalStripe,
     Pg,
-    Server,
     SseClient,
-    app_settings,
     booking_row,
     create_database,
     csrf_token,
     form,
-    free_port,
     free_starts,
     is_ready,
     new_clinic,
     next_week,
     owner_sql,
     session_of,
+    stripe_and_app,
     wait_for,
 )
 
@@ -143,11 +139,7 @@ def _overlaps(pg: Pg, clinic) -> list[tuple]:
 def test_restart_under_load(own_pg) -> None:
     embedded, pg = own_pg
     clinic = new_clinic(pg)
-    app_port = free_port()
-    stripe = LocalStripe(free_port(), f"http://127.0.0.1:{app_port}/webhooks/stripe", RETRIES).start()
-    app = Server(app_settings(pg, port=app_port, stripe_secret_key=STRIPE_KEY,
-                              stripe_webhook_secret=WEBHOOK_SECRET, stripe_api_base=stripe.url,
-                              max_holds_per_ip=1000)).start()
+    stripe, app = stripe_and_app(pg, RETRIES, max_holds_per_ip=1000)
     sse = None
     try:
         with httpx.Client(base_url=app.url, timeout=30) as client:

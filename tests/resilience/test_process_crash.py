@@ -14,18 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from helpers import (
-    STRIPE_KEY,
-    WEBHOOK_SECRET,
     AppProcess,
-    LocalStripe,
-    Server,
-    app_settings,
     csrf_token,
     form,
-    free_port,
     free_starts,
     next_week,
     owner_sql,
+    stripe_and_app,
     wait_for,
 )
 
@@ -77,10 +72,7 @@ def test_sigkill_mid_booking_leaves_only_lapsing_holds(pg, make_clinic) -> None:
     # Time passes (the shortest hold is 30 minutes: the expiry is moved, not waited for).
     owner_sql(pg.owner, clinic.id, "update dentbook.bookings set hold_expires_at = now()"
               " - interval '1 second' where doctor_id = %s", (doctor,))
-    app_port = free_port()
-    stripe = LocalStripe(free_port(), f"http://127.0.0.1:{app_port}/webhooks/stripe").start()
-    fresh = Server(app_settings(pg, port=app_port, stripe_secret_key=STRIPE_KEY,
-                                stripe_webhook_secret=WEBHOOK_SECRET, stripe_api_base=stripe.url)).start()
+    stripe, fresh = stripe_and_app(pg)
     try:
         with httpx.Client(base_url=fresh.url, timeout=30) as client:
             week = next_week(client, clinic.slug)

@@ -13,16 +13,11 @@ import httpx
 import pytest
 
 from helpers import (
-    STRIPE_KEY,
-    WEBHOOK_SECRET,
     AppProcess,
-    LocalStripe,
-    Server,
     app_settings,
     booking_row,
     csrf_token,
     form,
-    free_port,
     free_starts,
     new_clinic,
     next_week,
@@ -36,17 +31,12 @@ COPIES = 8
 
 
 @pytest.fixture
-def two_processes(private_pg):
+def two_processes(private_pg, recording_stripe, start_app):
     """A local Stripe that only records events, app process A (thread) and B (subprocess)."""
-    stripe = LocalStripe(free_port(), None).start()
-    pg = private_pg
-    a = Server(app_settings(pg, stripe_secret_key=STRIPE_KEY, stripe_webhook_secret=WEBHOOK_SECRET,
-                            stripe_api_base=stripe.url, max_holds_per_ip=100)).start()
-    b = AppProcess(pg.app, stripe.url).start()
-    yield stripe, a, b.url
+    a = start_app(app_settings(private_pg, **recording_stripe.app_settings(), max_holds_per_ip=100))
+    b = AppProcess(private_pg.app, recording_stripe.url).start()
+    yield recording_stripe, a, b.url
     b.stop()
-    a.stop()
-    stripe.stop()
 
 
 def test_storm_settles_like_one_ordered_delivery(private_pg, two_processes):

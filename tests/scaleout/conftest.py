@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from scale_kit import Bouncer, Serve
 
-from helpers import LocalStripe, Pg, free_port
+from helpers import LocalStripe, Pg
 
 BOUNCER = "DENTBOOK_PGBOUNCER_URL"
 
@@ -26,20 +26,12 @@ def bouncer() -> Bouncer:
 
 
 @pytest.fixture
-def stripe() -> Iterator[LocalStripe]:
-    """A local Stripe that records events and delivers none: the tests deliver them."""
-    local = LocalStripe(free_port(), None).start()
-    yield local
-    local.stop()
-
-
-@pytest.fixture
-def two_servers(private_pg: Pg, bouncer: Bouncer, stripe: LocalStripe,
+def two_servers(private_pg: Pg, bouncer: Bouncer, recording_stripe: LocalStripe,
                 tmp_path: Path) -> Iterator[tuple[Serve, Serve]]:
     """A and B (`dentbook serve`, one process each, so each /metrics is one process's), as two
     hosts would run them, on one database."""
-    a = Serve(private_pg, bouncer, stripe.url, tmp_path)
-    b = Serve(private_pg, bouncer, stripe.url, tmp_path)
+    a = Serve(private_pg, bouncer, recording_stripe.url, tmp_path)
+    b = Serve(private_pg, bouncer, recording_stripe.url, tmp_path)
     try:
         a.start()
         b.start()

@@ -149,11 +149,11 @@ class _InFlight:
         self.thread = threading.Thread(target=run)
         self.thread.start()
 
-    def waiting_on_stripe(self, pg, clinic, stripe) -> bool:
+    def waiting_on_stripe(self, pg, clinic, recording_stripe) -> bool:
         """Its hold is committed and its Checkout Session is being created, held by Stripe."""
         rows = owner_sql(pg.owner, clinic.id, "select id from dentbook.bookings where doctor_id = %s"
                          " and lower(during) = %s::timestamptz", (self.doctor, self.start))
-        keys = stripe.http.get("/_test/idempotency").json()["in_progress"]
+        keys = recording_stripe.http.get("/_test/idempotency").json()["in_progress"]
         return bool(rows) and f"dentbook-checkout-{rows[0][0]}" in keys
 
 
@@ -169,11 +169,11 @@ def _refused(url: str) -> bool:
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
-def test_one_of_two_processes_stops_mid_load(private_pg, maybe_bouncer, stripe, tmp_path, how):
+def test_one_of_two_processes_stops_mid_load(private_pg, maybe_bouncer, recording_stripe, tmp_path, how):
     pg = private_pg
     clinic = new_clinic(pg, doctors=3)
-    a = Serve(pg, maybe_bouncer, stripe.url, tmp_path, max_streams_per_client="1000").start()
-    b = Serve(pg, maybe_bouncer, stripe.url, tmp_path, max_streams_per_client="1000").start()
+    a = Serve(pg, maybe_bouncer, recording_stripe.url, tmp_path, max_streams_per_client="1000").start()
+    b = Serve(pg, maybe_bouncer, recording_stripe.url, tmp_path, max_streams_per_client="1000").start()
     on_a: list[RawSse] = []
     on_b: list[RawSse] = []
     try:
@@ -194,16 +194,16 @@ def test_one_of_two_processes_stops_mid_load(private_pg, maybe_bouncer, stripe, 
             if how == "SIGTERM":
                 # A booking A has started and is finishing when told to stop: its hold is
                 # committed and Checkout (held by the local Stripe) has not answered yet.
-                stripe.http.post("/_test/idempotency/hold")
+                recording_stripe.http.post("/_test/idempotency/hold")
                 try:
                     in_flight = _InFlight(a.url, clinic.slug, clinic.visits["short"], cookies, token,
                                           load.spare())
-                    wait_for(lambda: in_flight.waiting_on_stripe(pg, clinic, stripe), timeout=60,
+                    wait_for(lambda: in_flight.waiting_on_stripe(pg, clinic, recording_stripe), timeout=60,
                              what="the in-flight booking to wait on Checkout")
                     a.process.send_signal(signal.SIGTERM)
                     wait_for(lambda: _refused(a.url), timeout=60, what="A to stop accepting")
                 finally:
-                    stripe.http.post("/_test/idempotency/release")
+                    recording_stripe.http.post("/_test/idempotency/release")
                 in_flight.thread.join(120)
                 assert in_flight.status == 303  # answered by A after it stopped accepting
                 assert a.process.wait(90) == 0

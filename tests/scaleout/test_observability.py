@@ -15,8 +15,6 @@ import pytest
 from scale_kit import Serve, app_names, metric, scrape
 
 from helpers import (
-    STRIPE_KEY,
-    WEBHOOK_SECRET,
     LocalStripe,
     Server,
     SseClient,
@@ -35,11 +33,10 @@ TOKEN = "scrape-token-0123456789"
 
 
 @pytest.fixture
-def watched(private_pg, stripe: LocalStripe) -> Iterator[Server]:
+def watched(private_pg, recording_stripe: LocalStripe) -> Iterator[Server]:
     """The app with /metrics for loopback clients, behind a trusted proxy on loopback."""
     server = Server(app_settings(private_pg, metrics="local", trusted_proxies="127.0.0.1",
-                                 stripe_secret_key=STRIPE_KEY, stripe_webhook_secret=WEBHOOK_SECRET,
-                                 stripe_api_base=stripe.url)).start()
+                                 **recording_stripe.app_settings())).start()
     yield server
     server.stop()
 
@@ -47,7 +44,7 @@ def watched(private_pg, stripe: LocalStripe) -> Iterator[Server]:
 VISIT_TOKEN = "Zq3_" + "x7Kp" * 9 + "Ab1"  # the shape of a patient's link token (43)
 
 
-def test_metrics_of_the_real_app_follow_a_booking(private_pg, watched, stripe):
+def test_metrics_of_the_real_app_follow_a_booking(private_pg, watched, recording_stripe):
     pg = private_pg
     clinic = new_clinic(pg)
     before = scrape(watched.url)
@@ -68,8 +65,9 @@ def test_metrics_of_the_real_app_follow_a_booking(private_pg, watched, stripe):
         finally:
             sse.close()
     session = session_of(r.headers["location"])
-    assert stripe.pay(session).status_code == 200
-    (event,) = [e["event"] for e in stripe.events() if e["event"]["data"]["object"]["id"] == session]
+    assert recording_stripe.pay(session).status_code == 200
+    (event,) = [e["event"] for e in recording_stripe.events(session)
+                if e["event"]["data"]["object"]["id"] == session]
     body = json.dumps(event).encode()
     for _ in range(3):  # replays are not confirmations
         assert httpx.post(f"{watched.url}/webhooks/stripe", content=body,
@@ -162,8 +160,8 @@ def test_the_request_id_names_the_transaction(pg):
                                      ("dentbook", "dentbook")]
 
 
-def test_process_logs_are_json_lines_carrying_the_request_id(private_pg, stripe, tmp_path):
-    serve = Serve(private_pg, None, stripe.url, tmp_path, trusted_proxies="127.0.0.1").start()
+def test_process_logs_are_json_lines_carrying_the_request_id(private_pg, recording_stripe, tmp_path):
+    serve = Serve(private_pg, None, recording_stripe.url, tmp_path, trusted_proxies="127.0.0.1").start()
     given = f"edge-{uuid4().hex[:12]}"
     try:
         assert httpx.get(f"{serve.url}/healthz", headers={"X-Request-ID": given}).status_code == 200

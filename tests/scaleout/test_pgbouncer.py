@@ -54,10 +54,10 @@ async def _race(urls: list[str], cookies: httpx.Cookies, path: str,
         return list(await asyncio.gather(*tasks))
 
 
-def test_200_attempts_across_three_processes_make_one_hold(private_pg, bouncer, stripe, tmp_path):
+def test_200_attempts_across_three_processes_make_one_hold(private_pg, bouncer, recording_stripe, tmp_path):
     pg = private_pg
-    a = Serve(pg, bouncer, stripe.url, tmp_path, workers=2).start()  # two processes, one socket
-    b = Serve(pg, bouncer, stripe.url, tmp_path).start()
+    a = Serve(pg, bouncer, recording_stripe.url, tmp_path, workers=2).start()  # two processes, one socket
+    b = Serve(pg, bouncer, recording_stripe.url, tmp_path).start()
     try:
         clinic = new_clinic(pg)
         doctor, visit = clinic.doctors[0], clinic.visits["short"]
@@ -106,7 +106,8 @@ def test_a_calendar_on_one_process_shows_holds_made_on_the_other(private_pg, two
             watch_b.close()
 
 
-def test_a_webhook_storm_on_two_processes_confirms_each_booking_once(private_pg, two_servers, stripe):
+def test_a_webhook_storm_on_two_processes_confirms_each_booking_once(private_pg, two_servers,
+                                                                     recording_stripe):
     pg, (a, b) = private_pg, two_servers
     clinic = new_clinic(pg)
     doctor, visit = clinic.doctors[0], clinic.visits["short"]
@@ -120,8 +121,8 @@ def test_a_webhook_storm_on_two_processes_confirms_each_booking_once(private_pg,
             assert r.status_code == 303
             sessions.append(session_of(r.headers["location"]))
     for session in sessions:
-        assert stripe.pay(session).status_code == 200
-    events = [e["event"] for e in stripe.events() if e["event"]["data"]["object"]["id"] in sessions]
+        assert recording_stripe.pay(session).status_code == 200
+    events = [e["event"] for e in recording_stripe.events() if e["event"]["data"]["object"]["id"] in sessions]
     assert len(events) == len(sessions)
     deliveries = [(url, json.dumps(e).encode()) for e in events for url in (a.url, b.url)
                   for _ in range(COPIES // 2)]
@@ -145,7 +146,7 @@ def test_a_webhook_storm_on_two_processes_confirms_each_booking_once(private_pg,
           f"{len(sessions)} confirmations")
 
 
-def test_late_payments_are_refunded_once_each_with_two_job_runners(private_pg, two_servers, stripe):
+def test_late_payments_are_refunded_once_each_with_two_job_runners(private_pg, two_servers, recording_stripe):
     pg, (a, b) = private_pg, two_servers
     clinic = new_clinic(pg, doctors=1)
     doctor, visit = clinic.doctors[0], clinic.visits["short"]
@@ -163,8 +164,8 @@ def test_late_payments_are_refunded_once_each_with_two_job_runners(private_pg, t
     owner_sql(pg.owner, clinic.id, "update dentbook.bookings set hold_expires_at = now()"
               " - interval '1 second' where doctor_id = %s", (doctor,))
     for session in sessions:
-        assert stripe.pay(session, force=True).status_code == 200
-    events = [e["event"] for e in stripe.events() if e["event"]["data"]["object"]["id"] in sessions]
+        assert recording_stripe.pay(session, force=True).status_code == 200
+    events = [e["event"] for e in recording_stripe.events() if e["event"]["data"]["object"]["id"] in sessions]
     assert len(events) == LATE
     with ThreadPoolExecutor(8) as pool, httpx.Client(timeout=120) as http:
         bodies = [(a.url if i % 2 else b.url, json.dumps(e).encode()) for i, e in enumerate(events)]
@@ -178,7 +179,7 @@ def test_late_payments_are_refunded_once_each_with_two_job_runners(private_pg, t
     assert Counter(jobs) == {("done", 1): LATE}  # each claimed once, by one runner
     for session in sessions:
         row = booking_row(pg.owner, clinic.id, session)
-        assert len(stripe.refunds(row["stripe_payment_intent_id"])) == 1
+        assert len(recording_stripe.refunds(row["stripe_payment_intent_id"])) == 1
     made = [metric(scrape(s.url), "dentbook_refunds_total") for s in (a, b)]
     assert sum(made) == LATE, made
     print(f"jobs: {LATE} late payments, {LATE} refunds by 2 runners ({made[0]:.0f} + {made[1]:.0f})")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 import stripe
-import uvicorn
 
 from dentbook.stripe_local import LocalStripeConfig, create_app
+from helpers import Threaded, free_port
 
 API_KEY = "sk_test_local_suite"
 SECRET = "whsec_local_suite"
@@ -95,12 +93,10 @@ class Running:
 @pytest.fixture
 def start_service(receiver: Receiver) -> Iterator[Callable[..., Running]]:
     """Start a fresh service on a free port; keyword arguments override the config."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    servers: list[Threaded] = []
 
     def start(**overrides: Any) -> Running:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        port = free_port()
         settings: dict[str, Any] = {
             "api_key": API_KEY, "host": "127.0.0.1", "port": port,
             "webhook_url": receiver.url, "webhook_secret": SECRET,
@@ -108,23 +104,14 @@ def start_service(receiver: Receiver) -> Iterator[Callable[..., Running]]:
             "expiry_poll_seconds": 0.1,
         }
         config = LocalStripeConfig(**{**settings, **overrides})
-        server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline, "local Stripe did not start"
-            time.sleep(0.02)
-        servers.append((server, thread))
-        base = f"http://127.0.0.1:{port}"
-        client = stripe.StripeClient(API_KEY, base_addresses={"api": base},
+        servers.append(Threaded(create_app(config), port, log_level="warning").start())
+        client = stripe.StripeClient(API_KEY, base_addresses={"api": servers[-1].url},
                                      max_network_retries=0)
-        return Running(base, config, client)
+        return Running(servers[-1].url, config, client)
 
     yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(10)
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture
