@@ -92,7 +92,7 @@ def recording_stripe() -> Iterator[LocalStripe]:
 
 
 @pytest.fixture
-def own_sink(tmp_path: Path) -> Iterator[MailSink]:
+def sink(tmp_path: Path) -> Iterator[MailSink]:
     """A mail sink of the test's own, on a free port."""
     sink = MailSink(tmp_path / "mail").start_thread()
     yield sink

@@ -76,18 +76,18 @@ def test_mail_waits_while_the_server_is_down_and_goes_out_when_it_is_back(privat
 
 
 def test_a_message_sent_is_done_at_its_first_attempt_with_info_logging(
-        private_pg, recording_stripe, own_sink, start_app, caplog):
+        private_pg, recording_stripe, sink, start_app, caplog):
     """Logged as production logs (INFO): sending once is one attempt, no error, no retry."""
     caplog.set_level(logging.INFO, logger="dentbook")
     pg = private_pg
     clinic = new_clinic(pg)
-    start_app(_settings(pg, recording_stripe, own_sink.url))
+    start_app(_settings(pg, recording_stripe, sink.url))
     visit = insert_booking(pg, clinic, "3 days", "Ola Once", email="ola.once@example.com")
     owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(%s, 'confirmation')", (visit,))
     done = "select state, attempts, last_error from dentbook.jobs where kind = 'email'"
     wait_for(lambda: owner_sql(pg.owner, clinic.id, done)[0][0] == "done", what="job done")
     assert owner_sql(pg.owner, clinic.id, done) == [("done", 1, None)]
-    assert len(_caught(own_sink.directory)) == 1
+    assert len(_caught(sink.directory)) == 1
     assert any(r.getMessage() == "e-mail sent" for r in caplog.records)
 
 
@@ -117,11 +117,11 @@ def test_a_message_given_up_is_on_the_clinics_audit_page(private_pg, recording_s
     assert "given.up@example.com" not in page.text and "Pat Given-Up" not in page.text
 
 
-def test_two_processes_never_send_one_message_twice(private_pg, recording_stripe, own_sink, start_app):
+def test_two_processes_never_send_one_message_twice(private_pg, recording_stripe, sink, start_app):
     pg = private_pg
     clinic = new_clinic(pg)
-    start_app(_settings(pg, recording_stripe, own_sink.url))
-    b = AppProcess(pg.app, recording_stripe.url, {"SMTP_URL": own_sink.url,
+    start_app(_settings(pg, recording_stripe, sink.url))
+    b = AppProcess(pg.app, recording_stripe.url, {"SMTP_URL": sink.url,
                                                   "DENTBOOK_JOB_RETRY_SECONDS": "0.5"}).start()
     try:
         bookings = [insert_booking(pg, clinic, f"{3 + i // 10} days {i % 10} hours", f"Pat {i}",
@@ -129,8 +129,8 @@ def test_two_processes_never_send_one_message_twice(private_pg, recording_stripe
         # one transaction writes forty messages: both processes wake and race for them
         owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(b, 'confirmation')"
                   " from unnest(%s::uuid[]) b", (bookings,))
-        wait_for(lambda: len(_caught(own_sink.directory)) >= 40, timeout=60, what="forty e-mails")
-        ids = [m["Message-ID"] for m in _caught(own_sink.directory)]
+        wait_for(lambda: len(_caught(sink.directory)) >= 40, timeout=60, what="forty e-mails")
+        ids = [m["Message-ID"] for m in _caught(sink.directory)]
         assert len(ids) == 40 and len(set(ids)) == 40, collections.Counter(ids).most_common(3)
         assert owner_sql(pg.owner, clinic.id, "select count(*) from dentbook.messages"
                          " where state = 'sent'") == [(40,)]
@@ -139,23 +139,23 @@ def test_two_processes_never_send_one_message_twice(private_pg, recording_stripe
 
 
 def test_a_reminder_that_fell_due_while_no_server_ran_is_sent_once(private_pg, recording_stripe,
-                                                                    own_sink, start_app):
+                                                                    sink, start_app):
     pg = private_pg
     clinic = new_clinic(pg)
     visit = insert_booking(pg, clinic, "20 hours", "Rita Reminder", email="rita@example.com")
     owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(%s, 'reminder',"
               " now() - interval '10 minutes')", (visit,))
     for _ in range(2):  # start, let it work, stop; start again: nothing more is sent
-        app = start_app(_settings(pg, recording_stripe, own_sink.url))
-        wait_for(lambda: len(_caught(own_sink.directory)) >= 1, timeout=30, what="reminder")
+        app = start_app(_settings(pg, recording_stripe, sink.url))
+        wait_for(lambda: len(_caught(sink.directory)) >= 1, timeout=30, what="reminder")
         app.stop()
-    [reminder] = _caught(own_sink.directory)
+    [reminder] = _caught(sink.directory)
     assert "rita@example.com" in reminder["To"]
     text = reminder.get_body(preferencelist=("plain",)).get_content()
     assert "Krótka" not in text and "Short" not in text  # reminders never name the treatment
 
 
-def test_a_reminder_held_up_until_its_visit_began_is_not_sent(private_pg, recording_stripe, own_sink,
+def test_a_reminder_held_up_until_its_visit_began_is_not_sent(private_pg, recording_stripe, sink,
                                                               start_app):
     pg = private_pg
     clinic = new_clinic(pg)
@@ -165,10 +165,10 @@ def test_a_reminder_held_up_until_its_visit_began_is_not_sent(private_pg, record
     for visit in (begun, coming):
         owner_sql(pg.owner, clinic.id, "select dentbook.enqueue_message(%s, 'reminder',"
                   " now() - interval '1 hour')", (visit,))
-    start_app(_settings(pg, recording_stripe, own_sink.url))
+    start_app(_settings(pg, recording_stripe, sink.url))
     wait_for(lambda: owner_sql(pg.owner, clinic.id, "select count(*) from dentbook.messages"
                                " where state = 'due'") == [(0,)], what="both handled")
-    assert [m["To"] for m in _caught(own_sink.directory)] == ["Early Erin <erin@example.com>"]
+    assert [m["To"] for m in _caught(sink.directory)] == ["Early Erin <erin@example.com>"]
     assert owner_sql(pg.owner, clinic.id, "select state from dentbook.messages"
                      " where booking_id = %s", (begun,)) == [("cancelled",)]
 

@@ -5,21 +5,12 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from mail_kit import Tls
 
 from dentbook.mail.sink import MailSink
 from dentbook.mail.smtp import SmtpConfig, parse_smtp_url
-
-
-@pytest.fixture
-def sink(tmp_path: Path) -> Iterator[MailSink]:
-    started = MailSink(tmp_path / "sink").start_thread()
-    yield started
-    started.stop_thread()
 
 
 @pytest.fixture
