@@ -83,6 +83,21 @@ def book(client: httpx.Client, clinic: Any, visit: str = "short", email: str = "
         doctor, clinic.visits[visit], start, token, email=email, name=name)), start
 
 
+def book_and_pay(client: httpx.Client, pg: Any, clinic: Any, stripe: Any,
+                 **booking: Any) -> tuple[dict, str]:
+    """`book` (with these arguments), pay by card at the local Stripe and wait until its
+    webhook has confirmed the visit: the booking's row, and the visit's start."""
+    r, start = book(client, clinic, **booking)
+    assert r.status_code == 303, r.text[-500:]
+    session = session_of(r.headers["location"])
+    assert stripe.pay(session).status_code == 200
+    wait_for(lambda: booking_row(pg.owner, clinic.id, session)["status"] == "confirmed",
+             what="payment confirmed")
+    row = booking_row(pg.owner, clinic.id, session)
+    assert row is not None
+    return row, start
+
+
 def release(client: httpx.Client, slug: str, booking_id: object) -> httpx.Response:
     """Leave Checkout and press "give this time back", as the patient does."""
     page = client.get(f"/{slug}/bookings/{booking_id}/cancelled")

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from helpers import book, booking_row, owner_sql, session_of, wait_for
+from helpers import book_and_pay, owner_sql
 from staff_helpers import add_staff, signed_in
 
 CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
@@ -95,14 +95,8 @@ def paid_booking(client: httpx.Client, pg: Any, clinic: Any, stripe_local: Any,
                  who: dict[str, str], index: int = 0) -> dict[str, Any]:
     """A visit held over HTTP (with the patient's phone) and paid through the local Stripe:
     its booking row, confirmed."""
-    r, _ = book(client, clinic, email=who["email"], name=who["name"], index=index)
-    assert r.status_code == 303, r.text[-400:]
-    session = session_of(r.headers["location"])
-    owner_sql(pg.owner, clinic.id, "update dentbook.bookings set patient_phone = %s"
-              " where stripe_session_id = %s returning 1", (who["phone"], session))
-    assert stripe_local.pay(session).status_code == 200
-    wait_for(lambda: booking_row(pg.owner, clinic.id, session)["status"] == "confirmed",
-             what="confirmed")
-    row = booking_row(pg.owner, clinic.id, session)
-    assert row is not None
-    return row
+    row, _ = book_and_pay(client, pg, clinic, stripe_local, email=who["email"], name=who["name"],
+                          index=index)
+    owner_sql(pg.owner, clinic.id, "update dentbook.bookings set patient_phone = %s where id = %s"
+              " returning 1", (who["phone"], row["id"]))
+    return {**row, "patient_phone": who["phone"]}

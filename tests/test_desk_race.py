@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from desk_helpers import desk, done, row, slots
-from helpers import book, booking_row, csrf_token, form, owner_sql, session_of, wait_for
+from helpers import book_and_pay, csrf_token, form, owner_sql, wait_for
 
 PATIENTS = 50
 
@@ -55,13 +55,8 @@ def test_phone_against_fifty_patients_online_makes_one_holder(client, server, pg
 
 
 def test_cancelling_a_paid_visit_refunds_it_in_full_once(client, server, pg, clinic, stripe_local):
-    r, _ = book(client, clinic, email="paid@example.com", name="Paula Płacąca")
-    assert r.status_code == 303, r.text[-500:]
-    session = session_of(r.headers["location"])
-    assert stripe_local.pay(session).status_code == 200
-    wait_for(lambda: booking_row(pg.owner, clinic.id, session)["status"] == "confirmed",
-             what="payment confirmed")
-    paid = booking_row(pg.owner, clinic.id, session)
+    paid, _ = book_and_pay(client, pg, clinic, stripe_local, email="paid@example.com",
+                           name="Paula Płacąca")
     intent, visit = paid["stripe_payment_intent_id"], paid["id"]
     with desk(server, pg, clinic) as d:
         page = d.get(f"/bookings/{visit}")

@@ -18,16 +18,7 @@ import pytest
 
 from dentbook.mail.inbox import list_messages, raw_message
 from desk_helpers import desk
-from helpers import (
-    SseClient,
-    book,
-    booking_row,
-    free_starts,
-    next_week,
-    owner_sql,
-    session_of,
-    wait_for,
-)
+from helpers import SseClient, book, book_and_pay, booking_row, free_starts, next_week, owner_sql, wait_for
 
 
 def unique(name: str) -> str:
@@ -69,13 +60,7 @@ def visit_link(message: EmailMessage, slug: str) -> str:
 
 def paid_visit(client, clinic, stripe_local, pg, address: str, start: str | None = None,
                index: int = 0):
-    r, start = book(client, clinic, email=address, start=start, index=index)
-    assert r.status_code == 303, r.text[-300:]
-    session = session_of(r.headers["location"])
-    assert stripe_local.pay(session).status_code == 200
-    wait_for(lambda: booking_row(pg.owner, clinic.id, session)["status"] == "confirmed",
-             what="confirmed")
-    return booking_row(pg.owner, clinic.id, session), start
+    return book_and_pay(client, pg, clinic, stripe_local, email=address, start=start, index=index)
 
 
 def _csrf(page: str) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import os
 import re
 import secrets
@@ -27,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from dentbook.mail.smtp import is_loopback
 
 ID = re.compile(r"\d{8}T\d{12}-[0-9a-f]{6}")
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
@@ -70,7 +71,7 @@ class MailSink:
     """The sink's SMTP listener; `port=0` takes a free port (see `.port` once started)."""
 
     def __init__(self, directory: Path | str, host: str = "127.0.0.1", port: int = 0) -> None:
-        if not _is_loopback(host):
+        if not is_loopback(host):
             raise ValueError(f"the local mail sink listens on loopback only, not {host!r}")
         self.directory = Path(directory)
         self.host, self.port = host, port
@@ -132,15 +133,6 @@ class MailSink:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._thread = self._loop = None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def _serve(directory: Path, host: str, port: int) -> None:

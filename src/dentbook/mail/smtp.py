@@ -69,7 +69,7 @@ def parse_smtp_url(url: str) -> SmtpConfig:
         raise ValueError("SMTP_URL: starttls must be auto, require or never")
     if parts.scheme == "smtps" and "starttls" in query:
         raise ValueError("SMTP_URL: smtps:// is TLS from the start; starttls= applies to smtp://")
-    remote = not _is_loopback(parts.hostname)
+    remote = not is_loopback(parts.hostname)
     credentials = username is not None
     if parts.scheme == "smtps":
         tls: Tls = "implicit"
@@ -151,7 +151,8 @@ def _timeout(text: str | None) -> float:
     return value
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine (a name or an address of the loopback network)."""
     if host == "localhost":
         return True
     try:
