@@ -148,6 +148,32 @@ def test_a_slot_taken_meanwhile_keeps_what_was_typed_and_offers_other_times(clie
     assert again.status_code == 303
 
 
+def test_a_slot_taken_before_this_process_heard_of_it_is_answered_as_taken(
+        client, server, clinic, good, monkeypatch):
+    """The hold's notification has not reached this process yet, so its shared grid still
+    shows the time free: the answer must not offer or mark that time all the same."""
+    grids = server.app.state.live.grids
+    week = next_week(client, clinic.slug)
+    assert f'data-start="{good["start"]}" data-state="free"' in client.get(
+        f"/{clinic.slug}/slots", params={"doctor": good["doctor_id"],
+                                         "visit": good["visit_type_id"], "week": week}).text
+    monkeypatch.setattr(grids, "changed", lambda tenant, doctor: None)  # deaf to this change
+    with httpx.Client(base_url=server.url) as other:
+        first, _ = book(other, clinic, start=good["start"], email="first@example.com")
+    assert first.status_code == 303
+    misses = grids.misses
+    r = client.post(f"/{clinic.slug}/bookings", data={**good, **TYPED})
+    assert r.status_code == 409 and 'data-error="slot_taken"' in r.text
+    assert grids.misses == misses  # answered from the shared grid, as it is
+    assert "Zarezerwuj tę wizytę" not in r.text and "Wybierz inny termin" in r.text
+    assert '<a class="slot free" aria-current="true"' not in r.text  # no time marked as chosen
+    offered = re.findall(r'<option value="([^"]+)"', re.search(
+        r'<select id="f-start" name="start".*?</select>', r.text, re.S).group(0))
+    assert offered and good["start"] not in offered
+    for name, value in TYPED.items():
+        assert _value(r.text, name) == value, name
+
+
 def test_an_expired_form_keeps_its_values_and_works_when_sent_again(client, pg, clinic, good):
     r = client.post(f"/{clinic.slug}/bookings", data={**good, **TYPED, "_csrf_token": "stale"})
     assert r.status_code == 403 and 'data-error="form_expired"' in r.text

@@ -102,7 +102,7 @@ async def _form_again(request: Request[Any, Any, Any], clinic_db: ClinicDb, grid
         grids.changed(clinic.id, choice.doctor)
     grid = await grids.get(clinic, choice.doctor, choice.visit, choice.week_of(clinic), locale)
     answer = render_clinic(request, clinic, locale, grid, choice.start, [], status_code=status,
-                           error=code, fields=fields, form=raw)
+                           error=code, fields=fields, form=raw, taken=isinstance(exc, SlotTaken))
     assert isinstance(answer, Template)
     return answer
 

@@ -3,6 +3,7 @@ chosen) and the grid fragment."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -72,18 +73,25 @@ def render_clinic(request: Request[Any, Any, Any], clinic: Clinic, locale: str, 
                   start: datetime | None, own: list[booking.OwnHold], *, fragment: bool = False,
                   status_code: int = 200, error: str | None = None,
                   fields: dict[str, str] | None = None,
-                  form: dict[str, str] | None = None) -> Template | Response[str]:
+                  form: dict[str, str] | None = None,
+                  taken: bool = False) -> Template | Response[str]:
     """The clinic page (or its grid alone); with a chosen start, the booking form for it.
 
     The grid is the one shared rendering (`live.grids`): the fragment answers with it as it
     is (304 when the browser has it), and the page embeds it, unless a free slot is chosen
     (its cell is marked) and so the grid is rendered for this page alone. Also answers a
     failed booking: the same page, with the patient's values and the errors at their fields.
+    `taken`: the database has just refused the chosen start as taken, which this process's
+    grid may not show yet (the notification is on its way): it is treated as taken.
     """
     cal, here = grid.calendar, None
     chosen = None
+    free = cal.week.free if cal.week is not None else ()
     if start is not None and cal.week is not None:
         chosen = next((s for d in cal.week.days for s in d.slots if s.start == start), None)
+    if taken and chosen is not None:
+        chosen = replace(chosen, state="taken")
+        free = tuple(s for s in free if s.start != start)
     if cal.doctor and cal.visit:
         # The page's own address, also when it answers the booking form's POST.
         here = Here(request.app.state.urls, "clinic", {
@@ -103,7 +111,7 @@ def render_clinic(request: Request[Any, Any, Any], clinic: Clinic, locale: str, 
     name = "fragments/grid.html" if fragment else "pages/clinic.html"
     response = page(request, name, locale, status_code=status_code, here=here, cal=cal,
                     clinic=clinic, chosen=chosen, asked=start is not None or bool(form),
-                    error=error, fields=fields or {}, form=form or {}, own_holds=own,
+                    free=free, error=error, fields=fields or {}, form=form or {}, own_holds=own,
                     grid_html=grid.html if shared else None)
     response.headers.update(headers)
     return response
