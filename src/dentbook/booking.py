@@ -15,10 +15,11 @@ from uuid import UUID
 import msgspec
 import psycopg
 
-from dentbook.db import Conn, one, rows
+from dentbook.db import Conn, Level, one, rows
 from dentbook.errors import NotFound, SlotNotOffered, SlotTaken, TooManyHolds
 from dentbook.forms import Email, Instant, Name, PathId, Phone
 from dentbook.settings import Settings
+from dentbook.tenancy import ClinicDb
 
 
 class BookingForm(msgspec.Struct, frozen=True):
@@ -89,7 +90,7 @@ HOLD_ATTEMPTS = 3
 HOLD = """select * from dentbook.hold_slot(%(doctor)s, %(visit)s, %(start)s, %(name)s, %(email)s,
     %(phone)s, %(ip)s, %(locale)s, %(holder)s, %(hold)s, %(notice)s, %(window)s, %(per_email)s,
     %(per_ip)s)"""
-ATTACH = "select dentbook.attach_checkout_session(%s, %s)"
+ATTACH = "select dentbook.attach_checkout_session(%s, %s) as attached"
 RELEASE = "select stripe_session_id from dentbook.release_hold(%s, %s)"
 VIEW = "select * from dentbook.public_booking(%s)"
 OWN_HOLDS = "select * from dentbook.public_own_holds(%s)"
@@ -111,9 +112,11 @@ def holder_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("ascii")).digest()
 
 
-async def hold(conn: Conn, req: BookingForm, client_ip: str | None, locale: str,
+async def hold(clinic_db: ClinicDb, req: BookingForm, client_ip: str | None, locale: str,
                holder: bytes, settings: Settings) -> Hold:
-    """Hold the slot in this transaction (its clinic already entered at service level).
+    """Hold the slot: one statement, its own transaction at service level, one round trip
+    (a lost race costs nothing more). A deadlock is raised as it is: the caller asks again
+    (see `payments.reserve_and_checkout`).
 
     `holder` is the SHA-256 of the browser's holder cookie: only that browser gets its own
     hold back by asking again (see `holder_hash`)."""
@@ -135,22 +138,16 @@ async def hold(conn: Conn, req: BookingForm, client_ip: str | None, locale: str,
         "per_email": settings.max_holds_per_email, "per_ip": settings.max_holds_per_ip,
         "window": timedelta(weeks=settings.max_weeks_ahead + 1),
     }
-    for _ in range(HOLD_ATTEMPTS):
-        try:
-            async with conn.transaction():
-                row = await one(conn, Hold, HOLD, params)
-        except psycopg.errors.DeadlockDetected:
-            # Two simultaneous inserts of overlapping holds can each wait for the other
-            # inside the exclusion check; PostgreSQL then aborts one. That one has not lost
-            # yet: the other may still roll back. Its savepoint is gone; ask again.
-            continue
-        except (psycopg.errors.ExclusionViolation, psycopg.errors.UniqueViolation):
-            raise SlotTaken() from None
-        except psycopg.Error as exc:
-            raise _mapped(exc) from None
-        assert row is not None
-        return row
-    raise SlotTaken()
+    try:
+        row = await clinic_db.one_shot(Level.SERVICE, Hold, HOLD, params)
+    except psycopg.errors.DeadlockDetected:
+        raise
+    except (psycopg.errors.ExclusionViolation, psycopg.errors.UniqueViolation):
+        raise SlotTaken() from None
+    except psycopg.Error as exc:
+        raise _mapped(exc) from None
+    assert row is not None
+    return row
 
 
 def _mapped(exc: psycopg.Error) -> Exception:
@@ -162,9 +159,15 @@ def _mapped(exc: psycopg.Error) -> Exception:
     }.get(exc.sqlstate or "", exc)
 
 
-async def attach_session(conn: Conn, booking: UUID, session_id: str) -> bool:
-    row = await (await conn.execute(ATTACH, (booking, session_id))).fetchone()
-    return bool(row and row[0])
+@dataclass(frozen=True)
+class Attached:
+    attached: bool
+
+
+async def attach_session(clinic_db: ClinicDb, booking: UUID, session_id: str) -> bool:
+    """Write the Checkout Session's id on its hold: one statement, one round trip."""
+    row = await clinic_db.one_shot(Level.SERVICE, Attached, ATTACH, (booking, session_id))
+    return bool(row and row.attached)
 
 
 async def release(conn: Conn, booking: UUID, reason: str) -> str | None:

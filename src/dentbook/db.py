@@ -113,6 +113,13 @@ class Database:
         except (PoolTimeout, psycopg.OperationalError) as exc:
             raise DatabaseUnavailable(str(exc)) from exc
 
+    async def one_shot(self, level: Level, tenant: UUID | None, kind: type[T], query: str,
+                       params: Params) -> T | None:
+        """`query`'s first row as `kind`: the statement is a transaction of its own at `level`
+        for `tenant`, sent with the transaction's settings in one round trip (see `one_shot`)."""
+        async with self.connection() as conn:
+            return await one_shot(conn, level, tenant, kind, query, params)
+
     async def ping(self) -> bool:
         try:
             async with self.pool.connection(timeout=2.0) as conn:
@@ -132,6 +139,30 @@ async def retry_deadlocks(attempt: Callable[[], Awaitable[T]], tries: int = 3) -
         except psycopg.errors.DeadlockDetected:
             continue
     return await attempt()
+
+
+async def one_shot(conn: Conn, level: Level, tenant: UUID | None, kind: type[T], query: str,
+                   params: Params) -> T | None:
+    """The settings `begin` makes and one statement, sent together as one simple query: the
+    server runs them as one implicit transaction, commits it when both succeed and rolls it
+    back when either fails, so the connection is idle again either way. One round trip where
+    `begin` takes four (BEGIN, the settings, the statement, COMMIT or ROLLBACK); for a hot
+    single statement, such as a hold that a thousand racing patients try at once. The
+    parameters are bound by psycopg on the client (its ClientCursor quoting), not by the
+    server, and nothing is prepared."""
+    request = request_id.get()
+    binder = psycopg.AsyncClientCursor(conn)
+    text = (binder.mogrify(_ENTER, (level.value, str(tenant) if tenant else "", "", "",
+                                    f"{APPLICATION} {request}" if request else APPLICATION))
+            + ";\n" + binder.mogrify(query, params))
+    await conn.set_autocommit(True)
+    try:
+        async with conn.cursor(row_factory=class_row(kind)) as cur:
+            await cur.execute(text.encode(), prepare=False)
+            cur.nextset()  # past the settings' row, which is never read
+            return await cur.fetchone()
+    finally:
+        await conn.set_autocommit(False)
 
 
 @asynccontextmanager

@@ -12,11 +12,12 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import stripe
 
 from dentbook import booking, i18n
 from dentbook.db import Database, Level, retry_deadlocks
-from dentbook.errors import PaymentUnavailable
+from dentbook.errors import PaymentUnavailable, SlotTaken
 from dentbook.jobs import GiveUp, Job
 from dentbook.mail.wording import N_
 from dentbook.settings import Settings
@@ -71,8 +72,16 @@ async def reserve_and_checkout(clinic_db: ClinicDb, client: stripe.StripeClient,
     and turn one slow answer into a site-wide 503. If Stripe cannot open the session, the
     hold is released at once. `holder` identifies the browser (see `booking.hold`).
     """
-    async with clinic_db.transaction(Level.SERVICE) as conn:
-        hold = await booking.hold(conn, req, client_ip, locale, holder, settings)
+    async def attempt() -> booking.Hold:
+        return await booking.hold(clinic_db, req, client_ip, locale, holder, settings)
+
+    # Two simultaneous inserts of overlapping holds can each wait for the other inside the
+    # exclusion check; PostgreSQL then aborts one, which has not lost yet (the other may
+    # still roll back): it asks again. A lost race costs no savepoint this way.
+    try:
+        hold = await retry_deadlocks(attempt, booking.HOLD_ATTEMPTS)
+    except psycopg.errors.DeadlockDetected:
+        raise SlotTaken() from None
     url = await _open_checkout(client, hold.stripe_session_id) if hold.reused else None
     if url is None:
         url = await _checkout(clinic_db, client, hold, req.email, locale, links)
@@ -123,11 +132,7 @@ async def _checkout(clinic_db: ClinicDb, client: stripe.StripeClient, hold: book
             await booking.release(conn, hold.booking_id, "checkout could not be opened")
         raise PaymentUnavailable() from exc
 
-    async def attach() -> bool:
-        async with clinic_db.transaction(Level.SERVICE) as conn:
-            return await booking.attach_session(conn, hold.booking_id, session.id)
-
-    await retry_deadlocks(attach)
+    await retry_deadlocks(lambda: booking.attach_session(clinic_db, hold.booking_id, session.id))
     return str(session.url)
 
 

@@ -17,6 +17,8 @@ from typing import TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from psycopg.abc import Params
+
 from dentbook import rules
 from dentbook.db import Conn, Database, Level, one, rows
 from dentbook.errors import NotFound
@@ -123,6 +125,10 @@ class ClinicDb:
     async def transaction(self, level: Level, staff: UUID | None = None) -> AsyncIterator[Conn]:
         async with self.db.transaction(level, self.clinic.id, staff) as conn:
             yield conn
+
+    async def one_shot(self, level: Level, kind: type[T], query: str, params: Params) -> T | None:
+        """One statement as a transaction of its own, in one round trip (`db.one_shot`)."""
+        return await self.db.one_shot(level, self.clinic.id, kind, query, params)
 
     async def read(self, query: Callable[[Conn], Awaitable[T]]) -> T:
         """Run `query` in its own transaction at the anonymous level."""
