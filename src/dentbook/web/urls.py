@@ -8,6 +8,7 @@ a link can be "this page, in English" without ever echoing the raw request path.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +25,21 @@ class Urls:
     def __init__(self, app: Litestar) -> None:
         self.app = app
         self._params: dict[str, dict[str, str]] = {}
+        # An address depends only on its arguments: each is built once (pages ask for the
+        # same static files, clinic and form addresses on every request).
+        self._cached = functools.lru_cache(maxsize=8192)(self._build)
 
     def __call__(self, name: str, /, _fragment: str = "", **values: Any) -> str:
         """The route's address; `_fragment` becomes its `#fragment`."""
+        # The type is part of the key: True and 1 are equal, but not the same address.
+        items = tuple((k, type(v), v) for k, v in values.items())
+        try:
+            return self._cached(name, _fragment, items)
+        except TypeError:  # a value that cannot be a cache key (none of ours today)
+            return self._build(name, _fragment, items)
+
+    def _build(self, name: str, _fragment: str, items: tuple[tuple[str, type, Any], ...]) -> str:
+        values = {k: v for k, _, v in items}
         params = self._params.get(name)
         if params is None:
             index = self.app.get_handler_index_by_name(name)
