@@ -15,7 +15,6 @@ import stripe
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -58,6 +57,7 @@ from dentbook.web import staff as staff_pages
 from dentbook.web.cookies import secure_on_https
 from dentbook.web.render import attach, make_environment
 from dentbook.web.settings import ROUTER as SETTINGS_ROUTER
+from dentbook.web.state import AppState
 from dentbook.web.streams import Streams
 
 log = logging.getLogger("dentbook")
@@ -155,20 +155,11 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             public.directory, webhooks.stripe_webhook, metrics_page.scrape, clinic_routes,
             devmail.mail_page, devmail.mail_json, devmail.mail_raw,
         ],
-        dependencies={
-            "db": Provide(lambda: database, sync_to_thread=False),
-            "clinics": Provide(lambda: clinics, sync_to_thread=False),
-            "grids": Provide(lambda: grids, sync_to_thread=False),
-            "settings": Provide(lambda: settings, sync_to_thread=False),
-            "stripe_client": Provide(lambda: stripe_client, sync_to_thread=False),
-            "live": Provide(lambda: live, sync_to_thread=False),
-            "mail_inbox": Provide(lambda: inbox, sync_to_thread=False),
-        },
         signature_namespace={"Database": Database, "Settings": Settings, "Live": Live,
                              "StripeClient": stripe.StripeClient, "Clinic": Clinic,
                              "ClinicDb": ClinicDb, "Clinics": Clinics, "Conn": Conn,
                              "StaffUser": StaffUser, "Filters": Filters,
-                             "MailInbox": MailInbox, "Grids": Grids},
+                             "MailInbox": MailInbox, "Grids": Grids, "AppState": AppState},
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),
         csrf_config=CSRFConfig(
             secret=settings.secret_key or secrets.token_urlsafe(32),
@@ -181,7 +172,9 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         exception_handlers=errors.HANDLERS,
         before_send=[security_headers, secure_on_https],
         lifespan=[lifespan],
-        state=State({"db": database, "clinics": clinics, "settings": settings, "live": live,
+        # What every request may use, as `state: AppState` (web.state: not as dependencies).
+        state=State({"db": database, "clinics": clinics, "grids": grids, "settings": settings,
+                     "stripe_client": stripe_client, "live": live, "mail_inbox": inbox,
                      "jobs": runner, "streams": Streams(settings), "metrics": measured,
                      # Called by dentbook.protocol when the server starts shutting down.
                      "drain": live.fanout.close_all}),

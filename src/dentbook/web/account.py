@@ -23,13 +23,13 @@ from dentbook.db import Conn
 from dentbook.errors import Invalid
 from dentbook.forms import parse
 from dentbook.i18n import translations
-from dentbook.settings import Settings
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web.clients import client_address
 from dentbook.web.cookies import staff_cookie
 from dentbook.web.guards import ENROLMENT, admin, viewer
 from dentbook.web.render import page
+from dentbook.web.state import AppState
 
 PRIVATE = {"Cache-Control": "no-store"}
 SETTINGS = "select admins_need_2fa from dentbook.tenants"
@@ -51,14 +51,14 @@ async def code_page(request: Request[Any, Any, Any], clinic: NamedDependency[Cli
 
 
 @post("/login/code", name="staff_login_code_submit", status_code=303)
-async def code_submit(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
-                      locale: NamedDependency[str],
-                      settings: NamedDependency[Settings]) -> Template | Redirect:
+async def code_submit(request: Request[Any, Any, Any], state: AppState,
+                      clinic_db: NamedDependency[ClinicDb],
+                      locale: NamedDependency[str]) -> Template | Redirect:
     clinic = clinic_db.clinic
     raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     try:
         token = await twofactor.second_step(
-            clinic_db, settings, request.cookies.get(staff.CHALLENGE_COOKIE),
+            clinic_db, state.settings, request.cookies.get(staff.CHALLENGE_COOKIE),
             parse(twofactor.CodeForm, raw), client_address(request),
             request.cookies.get(staff.COOKIE))
     except Invalid:
@@ -103,12 +103,12 @@ async def confirm(request: Request[Any, Any, Any], clinic_db: NamedDependency[Cl
 
 
 @post("/account/2fa/disable", name="staff_account_2fa_disable", guards=[viewer], status_code=303)
-async def disable(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
-                  staff_user: NamedDependency[StaffUser], locale: NamedDependency[str],
-                  settings: NamedDependency[Settings]) -> Template | Redirect:
+async def disable(request: Request[Any, Any, Any], state: AppState,
+                  clinic_db: NamedDependency[ClinicDb], staff_user: NamedDependency[StaffUser],
+                  locale: NamedDependency[str]) -> Template | Redirect:
     raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     try:
-        await twofactor.disable(clinic_db, settings, staff_user,
+        await twofactor.disable(clinic_db, state.settings, staff_user,
                                 parse(twofactor.CodeForm, raw).code, client_address(request))
     except (Invalid, twofactor.WrongCode):
         return await _account(request, clinic_db, staff_user, locale, 403, "wrong_code")

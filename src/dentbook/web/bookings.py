@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-import stripe
 from litestar import Request, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
@@ -26,12 +25,12 @@ from dentbook.errors import (
 )
 from dentbook.forms import parse, path_id
 from dentbook.live.grids import Grids
-from dentbook.settings import Settings
 from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web import csrf
 from dentbook.web.clients import client_address
 from dentbook.web.public import Choice, render_clinic
 from dentbook.web.render import page
+from dentbook.web.state import AppState
 from dentbook.web.urls import Urls
 
 # failure -> (status, data-error code)
@@ -47,10 +46,9 @@ HOLDER_DAYS = 7
 
 
 @post("/bookings", name="book", status_code=303, opt=csrf.EXEMPT)
-async def book(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
-               grids: NamedDependency[Grids], locale: NamedDependency[str],
-               settings: NamedDependency[Settings],
-               stripe_client: NamedDependency[stripe.StripeClient]) -> Redirect | Template:
+async def book(request: Request[Any, Any, Any], state: AppState,
+               clinic_db: NamedDependency[ClinicDb],
+               locale: NamedDependency[str]) -> Redirect | Template:
     """Hold the slot, then send the patient to Checkout. Any failure answers with the same
     page, the patient's values kept and the error next to its field."""
     raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
@@ -62,8 +60,8 @@ async def book(request: Request[Any, Any, Any], clinic_db: NamedDependency[Clini
         back = urls("booking_return", slug=clinic.slug, booking_id=booking_id)
         cancel = urls("booking_cancelled", slug=clinic.slug, booking_id=booking_id)
         # Stripe fills in {CHECKOUT_SESSION_ID} itself: it must reach Stripe unescaped.
-        return (settings.base_url + back + "?session_id={CHECKOUT_SESSION_ID}",
-                settings.base_url + cancel)
+        return (state.settings.base_url + back + "?session_id={CHECKOUT_SESSION_ID}",
+                state.settings.base_url + cancel)
 
     token_ok, fresh_cookie = csrf.check(request, raw)
     try:
@@ -71,10 +69,10 @@ async def book(request: Request[Any, Any, Any], clinic_db: NamedDependency[Clini
             raise FormExpired()
         req = parse(booking.BookingForm, raw)
         started = await payments.reserve_and_checkout(
-            clinic_db, stripe_client, settings, req, client_address(request), locale,
+            clinic_db, state.stripe_client, state.settings, req, client_address(request), locale,
             booking.holder_digest(token), links)
     except tuple(_ANSWERS) as exc:
-        again = await _form_again(request, clinic_db, grids, locale, raw, exc)
+        again = await _form_again(request, clinic_db, state.grids, locale, raw, exc)
         if fresh_cookie is not None:
             again.cookies.append(fresh_cookie)
         return again
@@ -82,7 +80,7 @@ async def book(request: Request[Any, Any, Any], clinic_db: NamedDependency[Clini
         request.app.state.metrics.holds.inc()
     return Redirect(started.checkout_url, status_code=303, cookies=[Cookie(
         key=booking.HOLDER_COOKIE, value=token, path="/", httponly=True, samesite="lax",
-        secure=settings.cookies_secure, max_age=HOLDER_DAYS * 24 * 3600)])
+        secure=state.settings.cookies_secure, max_age=HOLDER_DAYS * 24 * 3600)])
 
 
 async def _form_again(request: Request[Any, Any, Any], clinic_db: ClinicDb, grids: Grids,
@@ -108,13 +106,13 @@ async def _form_again(request: Request[Any, Any, Any], clinic_db: ClinicDb, grid
 
 
 @get("/bookings/{booking_id:str}/return", name="booking_return")
-async def booking_return(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
+async def booking_return(request: Request[Any, Any, Any], state: AppState,
+                         clinic: NamedDependency[Clinic],
                          service_tx: NamedDependency[Conn], locale: NamedDependency[str],
-                         settings: NamedDependency[Settings],
                          booking_id: FromPath[str]) -> Template:
     """Checkout's success address: the outcome (live while the payment is processing), and
     once confirmed the reference and the patient's own link."""
-    view, token = await visits.outcome(service_tx, settings.secret_key, path_id(booking_id))
+    view, token = await visits.outcome(service_tx, state.settings.secret_key, path_id(booking_id))
     return _status_page(request, clinic, locale, view, visit_token=token)
 
 
@@ -129,23 +127,23 @@ async def booking_cancelled(request: Request[Any, Any, Any], clinic: NamedDepend
 
 
 @post("/bookings/{booking_id:str}/release", name="booking_release", status_code=303)
-async def booking_release(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
-                          stripe_client: NamedDependency[stripe.StripeClient],
+async def booking_release(request: Request[Any, Any, Any], state: AppState,
+                          clinic_db: NamedDependency[ClinicDb],
                           booking_id: FromPath[str]) -> Redirect:
     found = path_id(booking_id)
-    await payments.cancel(clinic_db, stripe_client, found)
+    await payments.cancel(clinic_db, state.stripe_client, found)
     return Redirect(request.app.state.urls("booking_return", slug=clinic_db.clinic.slug,
                                            booking_id=found), status_code=303)
 
 
 @post("/bookings/{booking_id:str}/resume", name="booking_resume", status_code=303)
-async def booking_resume(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
+async def booking_resume(request: Request[Any, Any, Any], state: AppState,
+                         clinic_db: NamedDependency[ClinicDb],
                          locale: NamedDependency[str],
-                         stripe_client: NamedDependency[stripe.StripeClient],
                          booking_id: FromPath[str]) -> Redirect | Template:
     """Back to Checkout for this browser's own hold; anyone else's answer is the status page."""
     found = path_id(booking_id)
-    url = await payments.resume(clinic_db, stripe_client, found,
+    url = await payments.resume(clinic_db, state.stripe_client, found,
                                 booking.holder_hash(request.cookies.get(booking.HOLDER_COOKIE)))
     if url is not None:
         return Redirect(url, status_code=303)

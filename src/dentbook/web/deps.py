@@ -7,6 +7,11 @@ transaction commits when the response is ready and rolls back if the handler fai
 Handlers never open transactions or touch the pool themselves; work that needs several
 transactions (a Stripe call between two) takes `clinic_db` and lets the domain code open
 them.
+
+The dependencies form a chain where they can (clinic, then clinic_db, then locale, then a
+transaction): Litestar resolves the dependencies of one level of the graph concurrently, in
+a task group per request, which costs more than these dependencies themselves (see
+`web.state`). The app-wide objects are read from `state: AppState`, not resolved.
 """
 
 from __future__ import annotations
@@ -18,23 +23,25 @@ from litestar import Request
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
-from dentbook.db import Conn, Database, Level
+from dentbook.db import Conn, Level
 from dentbook.staff import StaffUser
-from dentbook.tenancy import Clinic, ClinicDb, Clinics
+from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web.guards import signed_in_staff
 from dentbook.web.render import request_locale
+from dentbook.web.state import AppState
 
 
-async def provide_clinic(slug: FromPath[str], clinics: NamedDependency[Clinics]) -> Clinic:
-    return await clinics.get(slug)
+async def provide_clinic(slug: FromPath[str], state: AppState) -> Clinic:
+    return await state.clinics.get(slug)
 
 
-def provide_clinic_db(clinic: NamedDependency[Clinic], db: NamedDependency[Database]) -> ClinicDb:
-    return ClinicDb(db, clinic)
+def provide_clinic_db(clinic: NamedDependency[Clinic], state: AppState) -> ClinicDb:
+    return ClinicDb(state.db, clinic)
 
 
-def provide_locale(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic]) -> str:
-    return request_locale(request, clinic.default_locale)
+def provide_locale(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb]) -> str:
+    # After clinic_db, not beside it: see the module's note on chains.
+    return request_locale(request, clinic_db.clinic.default_locale)
 
 
 async def provide_anon_tx(clinic_db: NamedDependency[ClinicDb]) -> AsyncIterator[Conn]:

@@ -11,36 +11,35 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from litestar import Request, get
-from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Response, Template
 
 from dentbook.errors import NotFound
 from dentbook.mail.inbox import MailInbox, MessageSummary
 from dentbook.web.render import page, request_locale
+from dentbook.web.state import AppState
 
 NO_STORE = {"Cache-Control": "no-store"}
 
 
 @get("/dev/mail", name="dev_mail", sync_to_thread=True)
-def mail_page(request: Request[Any, Any, Any],
-              mail_inbox: NamedDependency[MailInbox | None]) -> Template:
+def mail_page(request: Request[Any, Any, Any], state: AppState) -> Template:
     response = page(request, "pages/dev_mail.html", request_locale(request),
-                    mails=_inbox(mail_inbox).messages(),
+                    mails=_inbox(state.mail_inbox).messages(),
                     zone=ZoneInfo("UTC"))
     response.headers.update(NO_STORE)
     return response
 
 
 @get("/dev/mail.json", name="dev_mail_json", sync_to_thread=True)
-def mail_json(mail_inbox: NamedDependency[MailInbox | None]) -> Response[list[MessageSummary]]:
-    return Response(_inbox(mail_inbox).messages(), headers=NO_STORE)
+def mail_json(state: AppState) -> Response[list[MessageSummary]]:
+    return Response(_inbox(state.mail_inbox).messages(), headers=NO_STORE)
 
 
 @get("/dev/mail/{file_name:str}", name="dev_mail_raw", sync_to_thread=True)
-def mail_raw(mail_inbox: NamedDependency[MailInbox | None], file_name: FromPath[str]) -> Response[bytes]:
+def mail_raw(state: AppState,  file_name: FromPath[str]) -> Response[bytes]:
     message_id = file_name.removesuffix(".eml")
-    raw = _inbox(mail_inbox).raw(message_id) if file_name.endswith(".eml") else None
+    raw = _inbox(state.mail_inbox).raw(message_id) if file_name.endswith(".eml") else None
     if raw is None:
         raise NotFound(file_name)
     return Response(raw, media_type="message/rfc822", headers={

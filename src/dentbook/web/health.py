@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from litestar import get
-from litestar.di import NamedDependency
 from litestar.response import Response
 
-from dentbook.db import Database
-from dentbook.live.hub import Live
+from dentbook.web.state import AppState
 
 
 @get("/healthz", name="healthz")
@@ -16,11 +14,10 @@ async def healthz() -> Response[dict[str, str]]:
 
 
 @get("/readyz", name="readyz")
-async def readyz(db: NamedDependency[Database],
-                 live: NamedDependency[Live]) -> Response[dict[str, str]]:
+async def readyz(state: AppState) -> Response[dict[str, str]]:
     """Ready when the database answers and the listener that keeps calendars live is up."""
-    if not await db.ping():
+    if not await state.db.ping():
         return Response({"status": "database unavailable"}, status_code=503)
-    if not live.listener.ready:
+    if not state.live.listener.ready:
         return Response({"status": "listener down"}, status_code=503)
     return Response({"status": "ready"})

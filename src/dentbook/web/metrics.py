@@ -14,27 +14,25 @@ import logging
 from typing import Any
 
 from litestar import Request, Response, get
-from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 
 from dentbook import metrics, outbox
-from dentbook.db import Database, DatabaseUnavailable
-from dentbook.settings import Settings
+from dentbook.db import DatabaseUnavailable
 from dentbook.web.clients import client_address
+from dentbook.web.state import AppState
 
 log = logging.getLogger(__name__)
 BACKLOG_SECONDS = 2.0
 
 
 @get(metrics.PATH, name="metrics", include_in_schema=False)
-async def scrape(request: Request[Any, Any, Any], settings: NamedDependency[Settings],
-                 db: NamedDependency[Database]) -> Response[bytes]:
+async def scrape(request: Request[Any, Any, Any], state: AppState) -> Response[bytes]:
     if not metrics.allowed(client_address(request) or "", request.headers.get("authorization"),
-                           settings.metrics):
+                           state.settings.metrics):
         raise NotFoundException()
     found: metrics.Metrics = request.app.state.metrics
     try:
-        depth, oldest = await asyncio.wait_for(outbox.backlog(db), BACKLOG_SECONDS)
+        depth, oldest = await asyncio.wait_for(outbox.backlog(state.db), BACKLOG_SECONDS)
         found.set_outbox(depth, oldest)
     except (TimeoutError, DatabaseUnavailable) as exc:
         log.warning("metrics: outbox not read (%s)", exc or "timed out")

@@ -14,9 +14,10 @@ from litestar.response import Template
 
 from dentbook import booking
 from dentbook.forms import Day, Instant, PathId, parse
-from dentbook.live.grids import Grid, Grids
-from dentbook.tenancy import Clinic, ClinicDb, Clinics
+from dentbook.live.grids import Grid
+from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web.render import page, request_locale
+from dentbook.web.state import AppState
 from dentbook.web.urls import Here, is_fragment
 
 
@@ -36,28 +37,29 @@ class Choice(msgspec.Struct, frozen=True):
 
 
 @get("/", name="directory")
-async def directory(request: Request[Any, Any, Any], clinics: NamedDependency[Clinics]) -> Template:
+async def directory(request: Request[Any, Any, Any], state: AppState) -> Template:
     return page(request, "pages/directory.html", request_locale(request),
-                clinics=await clinics.directory())
+                clinics=await state.clinics.directory())
 
 
 @get("/", name="clinic")
-async def clinic_page(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
-                      clinic_db: NamedDependency[ClinicDb], grids: NamedDependency[Grids],
+async def clinic_page(request: Request[Any, Any, Any], state: AppState,
+                      clinic: NamedDependency[Clinic],
+                      clinic_db: NamedDependency[ClinicDb],
                       locale: NamedDependency[str]) -> Template | Response[str]:
     fragment = is_fragment(request)
     choice = parse(Choice, request.query_params)
-    grid = await grids.get(clinic, choice.doctor, choice.visit, choice.week_of(clinic), locale)
+    grid = await state.grids.get(clinic, choice.doctor, choice.visit, choice.week_of(clinic), locale)
     own = [] if fragment else await own_holds(request, clinic_db)
     return render_clinic(request, clinic, locale, grid, choice.start, own, fragment=fragment)
 
 
 @get("/slots", name="slots")
-async def slots_fragment(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
-                         grids: NamedDependency[Grids],
+async def slots_fragment(request: Request[Any, Any, Any], state: AppState,
+                         clinic: NamedDependency[Clinic],
                          locale: NamedDependency[str]) -> Template | Response[str]:
     choice = parse(Choice, request.query_params)
-    grid = await grids.get(clinic, choice.doctor, choice.visit, choice.week_of(clinic), locale)
+    grid = await state.grids.get(clinic, choice.doctor, choice.visit, choice.week_of(clinic), locale)
     return render_clinic(request, clinic, locale, grid, choice.start, [], fragment=True)
 
 

@@ -22,7 +22,6 @@ from dentbook.db import Conn
 from dentbook.doctors import outside_hours
 from dentbook.errors import Invalid
 from dentbook.forms import parse
-from dentbook.settings import Settings
 from dentbook.staff import Role, StaffUser
 from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web import csrf
@@ -30,25 +29,26 @@ from dentbook.web.clients import client_address
 from dentbook.web.cookies import staff_cookie
 from dentbook.web.guards import viewer
 from dentbook.web.render import page
+from dentbook.web.state import AppState
 
 # Staff pages show patients' personal data: never stored by a browser or proxy cache.
 PRIVATE = {"Cache-Control": "no-store"}
 
 
 @get("/login", name="staff_login")
-async def login_page(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
-                     locale: NamedDependency[str],
-                     settings: NamedDependency[Settings]) -> Template | Redirect:
-    user = await staff.current_staff(clinic_db, settings, request.cookies.get(staff.COOKIE))
+async def login_page(request: Request[Any, Any, Any], state: AppState,
+                     clinic_db: NamedDependency[ClinicDb],
+                     locale: NamedDependency[str]) -> Template | Redirect:
+    user = await staff.current_staff(clinic_db, state.settings, request.cookies.get(staff.COOKIE))
     if user is not None:
         return _to(request, "staff_dashboard", clinic_db.clinic)
     return _login(request, clinic_db.clinic, locale)
 
 
 @post("/login", name="staff_login_submit", status_code=303, opt=csrf.EXEMPT)
-async def login(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
-                locale: NamedDependency[str],
-                settings: NamedDependency[Settings]) -> Template | Redirect:
+async def login(request: Request[Any, Any, Any], state: AppState,
+                clinic_db: NamedDependency[ClinicDb],
+                locale: NamedDependency[str]) -> Template | Redirect:
     raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     clinic = clinic_db.clinic
     token_ok, fresh_cookie = csrf.check(request, raw)
@@ -59,7 +59,7 @@ async def login(request: Request[Any, Any, Any], clinic_db: NamedDependency[Clin
         return expired
     try:
         form = parse(staff.LoginForm, raw)
-        signed_in = await staff.sign_in(clinic_db, settings, form, client_address(request),
+        signed_in = await staff.sign_in(clinic_db, state.settings, form, client_address(request),
                                         request.cookies.get(staff.COOKIE))
     except Invalid as exc:
         return _login(request, clinic, locale, 422, "invalid", exc.fields, raw)

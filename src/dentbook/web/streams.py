@@ -35,6 +35,7 @@ from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic
 from dentbook.web.clients import client_address
 from dentbook.web.guards import viewer
+from dentbook.web.state import AppState
 
 # A tuple, copied into a new list for each response: middleware (CSRF) appends its
 # Set-Cookie to the list it is given, so a shared list would carry one visitor's cookies
@@ -178,9 +179,8 @@ class CalendarQuery(msgspec.Struct, frozen=True):
 
 
 @get("/events", name="calendar_events")
-async def calendar_events(request: Request[Any, Any, Any], live: NamedDependency[Live],
-                          clinic: NamedDependency[Clinic], locale: NamedDependency[str],
-                          settings: NamedDependency[Settings]) -> EventStream:
+async def calendar_events(request: Request[Any, Any, Any], state: AppState,
+                          clinic: NamedDependency[Clinic], locale: NamedDependency[str]) -> EventStream:
     try:
         q = parse(CalendarQuery, request.query_params)
     except Invalid as exc:
@@ -189,26 +189,26 @@ async def calendar_events(request: Request[Any, Any, Any], live: NamedDependency
         raise
 
     async def resolve() -> CalendarTopic:
-        visit, monday = await live.render.week_of(clinic, q.doctor, q.visit, q.week, locale)
+        visit, monday = await state.live.render.week_of(clinic, q.doctor, q.visit, q.week, locale)
         return CalendarTopic(clinic.slug, clinic.id, q.doctor, visit, monday, locale, q.mode)
 
     key = (clinic.slug, q.doctor, q.visit, q.week, locale, q.mode)
-    topic = await live.topic_for(key, resolve)
-    return EventStream(live, topic, lambda: live.current(topic), client_address(request))
+    topic = await state.live.topic_for(key, resolve)
+    return EventStream(state.live, topic, lambda: state.live.current(topic), client_address(request))
 
 
 @get("/bookings/{booking_id:str}/events", name="booking_events")
-async def booking_events(request: Request[Any, Any, Any], live: NamedDependency[Live],
+async def booking_events(request: Request[Any, Any, Any], state: AppState,
                          clinic: NamedDependency[Clinic], anon_tx: NamedDependency[Conn],
                          locale: NamedDependency[str], booking_id: FromPath[str]) -> EventStream:
     found = path_id(booking_id)
     await booking.view(anon_tx, found)  # NotFound for anyone else's id
     topic = BookingTopic(clinic.slug, clinic.id, found, locale)
-    return EventStream(live, topic, lambda: live.render.outcome(topic), client_address(request))
+    return EventStream(state.live, topic, lambda: state.live.render.outcome(topic), client_address(request))
 
 
 @get("/staff/events", name="staff_events", guards=[viewer], opt={"stream": True})
-async def staff_events(request: Request[Any, Any, Any], live: NamedDependency[Live],
+async def staff_events(request: Request[Any, Any, Any], state: AppState,
                        clinic: NamedDependency[Clinic], staff_user: NamedDependency[StaffUser],
                        staff_tx: NamedDependency[Conn],
                        locale: NamedDependency[str]) -> EventStream:
@@ -218,6 +218,6 @@ async def staff_events(request: Request[Any, Any, Any], live: NamedDependency[Li
         raise Invalid({"doctor": "invalid_doctor"})
     topic = StaffTopic(clinic.slug, clinic.id, filters, locale,
                        staff_user.may(staff.Role.RECEPTION))
-    return EventStream(live, topic, lambda: live.render.appointments(topic),
+    return EventStream(state.live, topic, lambda: state.live.render.appointments(topic),
                        client_address(request), STAFF_STREAM_SECONDS,
                        tag=staff.stream_key(request.cookies.get(staff.COOKIE)))

@@ -23,9 +23,9 @@ from dentbook.forms import Day, parse
 from dentbook.live.grids import Grids
 from dentbook.mail import compose
 from dentbook.mail.ical import visit_calendar
-from dentbook.settings import Settings
 from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web.render import page
+from dentbook.web.state import AppState
 
 _REFUSED: dict[type[DomainError], tuple[int, str]] = {
     SlotTaken: (409, "slot_taken"),
@@ -62,48 +62,50 @@ async def visit_cancel(request: Request[Any, Any, Any], clinic_db: NamedDependen
 
 
 @get("/visits/{token:str}/reschedule", name="visit_reschedule")
-async def visit_reschedule(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
-                           anon_tx: NamedDependency[Conn], grids: NamedDependency[Grids],
+async def visit_reschedule(request: Request[Any, Any, Any], state: AppState,
+                           clinic: NamedDependency[Clinic],
+                           anon_tx: NamedDependency[Conn],
                            locale: NamedDependency[str], token: FromPath[str]) -> Template:
     visit = await visits.by_link(anon_tx, token)
     week = parse(WeekQuery, request.query_params).week
-    return await _reschedule_page(request, grids, clinic, locale, visit, token, week)
+    return await _reschedule_page(request, state.grids, clinic, locale, visit, token, week)
 
 
 @post("/visits/{token:str}/reschedule", name="visit_reschedule_submit", status_code=303)
-async def visit_reschedule_submit(request: Request[Any, Any, Any],
-                                  clinic_db: NamedDependency[ClinicDb], grids: NamedDependency[Grids],
-                                  locale: NamedDependency[str], settings: NamedDependency[Settings],
+async def visit_reschedule_submit(request: Request[Any, Any, Any], state: AppState,
+                                  clinic_db: NamedDependency[ClinicDb],
+                                  locale: NamedDependency[str],
                                   token: FromPath[str]) -> Redirect | Template:
     raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     try:
         form = parse(visits.RescheduleForm, raw)
-        await visits.reschedule(clinic_db, settings, token, form.start)
+        await visits.reschedule(clinic_db, state.settings, token, form.start)
     except tuple(_REFUSED) as exc:
         status, code = _REFUSED[type(exc)]
         visit = await clinic_db.read(lambda conn: visits.by_link(conn, token))
-        return await _reschedule_page(request, grids, clinic_db.clinic, locale, visit, token,
+        return await _reschedule_page(request, state.grids, clinic_db.clinic, locale, visit, token,
                                       None, status, code)
     return Redirect(request.app.state.urls("visit_page", slug=clinic_db.clinic.slug, token=token,
                                            done="moved"), status_code=303, headers=PRIVATE)
 
 
 @get("/visits/{token:str}/visit.ics", name="visit_ics")
-async def visit_ics(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
-                    anon_tx: NamedDependency[Conn], settings: NamedDependency[Settings],
+async def visit_ics(request: Request[Any, Any, Any], state: AppState,
+                    clinic: NamedDependency[Clinic],
+                    anon_tx: NamedDependency[Conn],
                     token: FromPath[str]) -> Response[bytes]:
     visit = await visits.by_link(anon_tx, token)
     if visit.status != "confirmed":
         raise NotFound("visit")
-    domain = settings.mail_from.rsplit("@", 1)[1]
+    domain = state.settings.mail_from.rsplit("@", 1)[1]
     event = compose.VisitMail(
         booking_id=visit.id, reference=visit.reference or "", clinic_name=clinic.name,
         clinic_address=clinic.address, clinic_phone=clinic.phone, clinic_email=clinic.email,
-        clinic_url=settings.base_url + request.app.state.urls("clinic", slug=clinic.slug),
+        clinic_url=state.settings.base_url + request.app.state.urls("clinic", slug=clinic.slug),
         time_zone=clinic.time_zone, doctor_name=visit.doctor_name, starts_at=visit.starts_at,
         ends_at=visit.ends_at, deposit_minor=visit.amount_minor, refund_minor=0,
         currency=visit.currency, patient_name="", patient_email="", locale=visit.locale,
-        visit_url=settings.base_url + request.app.state.urls("visit_page", slug=clinic.slug,
+        visit_url=state.settings.base_url + request.app.state.urls("visit_page", slug=clinic.slug,
                                                               token=token),
         policy_window_hours=clinic.cancel_window_hours,
         late_refund_percent=clinic.late_refund_percent,

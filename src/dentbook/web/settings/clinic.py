@@ -23,6 +23,7 @@ from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb, Clinics
 from dentbook.web.guards import admin
 from dentbook.web.settings.common import back_to, form_values, settings_page
+from dentbook.web.state import AppState
 
 
 @get("/", name="settings", guards=[admin])
@@ -38,8 +39,8 @@ async def policy_page(request: Request[Any, Any, Any], clinic: NamedDependency[C
 
 
 @post("/policy", name="settings_policy_save", guards=[admin], status_code=303)
-async def save_policy(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
-                      clinics: NamedDependency[Clinics], grids: NamedDependency[Grids],
+async def save_policy(request: Request[Any, Any, Any], state: AppState,
+                      clinic_db: NamedDependency[ClinicDb],
                       staff_user: NamedDependency[StaffUser],
                       locale: NamedDependency[str]) -> Redirect | Template:
     raw = await form_values(request)
@@ -48,7 +49,7 @@ async def save_policy(request: Request[Any, Any, Any], clinic_db: NamedDependenc
         await clinic_settings.set_policy(clinic_db, staff_user.id, form)
     except Invalid as exc:
         return _policy(request, clinic_db.clinic, locale, None, 422, fields=exc.fields, values=raw)
-    _forget(clinics, grids, clinic_db.clinic)
+    _forget(state.clinics, state.grids, clinic_db.clinic)
     return back_to(request, "settings_policy", slug=clinic_db.clinic.slug)
 
 
@@ -76,8 +77,8 @@ async def clinic_page(request: Request[Any, Any, Any], clinic: NamedDependency[C
 
 
 @post("/clinic", name="settings_clinic_save", guards=[admin], status_code=303)
-async def save_clinic(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
-                      clinics: NamedDependency[Clinics], grids: NamedDependency[Grids],
+async def save_clinic(request: Request[Any, Any, Any], state: AppState,
+                      clinic_db: NamedDependency[ClinicDb],
                       staff_user: NamedDependency[StaffUser],
                       locale: NamedDependency[str]) -> Redirect | Template:
     raw = await form_values(request)
@@ -87,7 +88,7 @@ async def save_clinic(request: Request[Any, Any, Any], clinic_db: NamedDependenc
     except Invalid as exc:
         return _details(request, clinic_db.clinic, locale, None, 422, fields=exc.fields,
                         values=raw, outside=[])
-    _forget(clinics, grids, clinic_db.clinic)
+    _forget(state.clinics, state.grids, clinic_db.clinic)
     return back_to(request, "settings_clinic", slug=clinic_db.clinic.slug)
 
 
