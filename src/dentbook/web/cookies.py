@@ -29,10 +29,11 @@ def staff_cookie(request: Request[Any, Any, Any], clinic: Clinic, key: str, valu
                   secure=request.app.state.settings.cookies_secure or is_https(request))
 
 
-def secure_on_https(message: Message, scope: Scope) -> None:
+async def secure_on_https(message: Message, scope: Scope) -> None:
     """`before_send` hook: on HTTPS, every Set-Cookie without `Secure` gets it. Cookies set by
     middleware (Litestar's CSRF cookie) follow a static setting, which is wrong behind a TLS
-    proxy when DENTBOOK_PUBLIC_URL is not https."""
+    proxy when DENTBOOK_PUBLIC_URL is not https. Async, though it never waits: Litestar runs a
+    plain function hook in a worker thread, for every message of every response."""
     if message["type"] != "http.response.start":
         return
     headers = message.get("headers") or []

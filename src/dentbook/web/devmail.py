@@ -37,7 +37,7 @@ def mail_json(state: AppState) -> Response[list[MessageSummary]]:
 
 
 @get("/dev/mail/{file_name:str}", name="dev_mail_raw", sync_to_thread=True)
-def mail_raw(state: AppState,  file_name: FromPath[str]) -> Response[bytes]:
+def mail_raw(state: AppState, file_name: FromPath[str]) -> Response[bytes]:
     message_id = file_name.removesuffix(".eml")
     raw = _inbox(state.mail_inbox).raw(message_id) if file_name.endswith(".eml") else None
     if raw is None:
