@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import psycopg
 import pytest
 
+from dentbook import demo
 from desk_helpers import ROLES, desk, done, row, slots, snapshot, staff_id
 from helpers import next_weekday, owner_sql
-from staff_helpers import add_staff, insert_booking
+from staff_helpers import add_staff, insert_booking, sign_in
 
 
 def _block(pg, clinic, starts: str = "2 days") -> uuid.UUID:
@@ -179,3 +181,17 @@ def test_forged_ids_of_another_clinic_are_unknown_everywhere(client, server, pg,
         b_staff = staff_id(pg, b, add_staff(pg, b))
         assert 'data-audit="' not in d.get("/audit", staff=b_staff).text
 
+
+
+def test_the_demo_accounts_sign_in_with_their_roles(server):
+    """The README's demo accounts: each signs in with `test` and can do what its role may."""
+    reaches = {"admin": (200, 200), "reception": (403, 200), "viewer": (403, 403)}
+    for slug, c in demo.CLINICS.items():
+        for email, role in c["staff"].items():
+            with httpx.Client(base_url=server.url, timeout=30) as client:
+                r = sign_in(client, slug, email, demo.PASSWORD)
+                assert (r.status_code, r.headers.get("location")) == (303, f"/{slug}/staff"), email
+                assert client.get(f"/{slug}/staff").status_code == 200, email
+                settings = client.get(f"/{slug}/staff/settings").status_code
+                phone_form = client.get(f"/{slug}/staff/bookings/new").status_code
+                assert (settings, phone_form) == reaches[role], (email, role)
