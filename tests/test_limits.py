@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from dentbook.protocol import DentbookProtocol
-from helpers import Server, app_settings, next_week
+from helpers import Server, app_settings, next_week, wait_for
 
 
 def _from(address: str) -> httpx.Client:
@@ -30,6 +30,8 @@ def capped(pg):
 
 
 def test_streams_are_capped_per_client_and_per_process(capped, clinic):
+    def open_streams() -> float | None:  # as /metrics reports them
+        return capped.app.state.metrics.registry.get_sample_value("dentbook_sse_streams")
     base = capped.url
     with httpx.Client(base_url=base) as c:
         week = next_week(c, clinic.slug)
@@ -46,14 +48,37 @@ def test_streams_are_capped_per_client_and_per_process(capped, clinic):
         assert other.status_code == 200
         full = stack.enter_context(clients[4].stream("GET", url))  # the process holds three
         assert full.status_code == 503 and int(full.headers["retry-after"]) > 0
+        assert open_streams() == 3
         # the page itself still works; only live updates wait
         assert clients[4].get(f"{base}/{clinic.slug}").status_code == 200
     # closed streams give their places back
     deadline = time.monotonic() + 10
     while capped.app.state.streams.open and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert open_streams() == 0
     with _from("127.0.0.5") as again, again.stream("GET", url) as r:
         assert r.status_code == 200
+
+
+def test_an_open_stream_keeps_no_request_task(capped, clinic):
+    """Once a stream has sent its first message the connection is the stream's: the request's
+    task (and every frame and object of Litestar's it held) is gone, and the stream is still
+    counted until the client leaves."""
+    with httpx.Client(base_url=capped.url) as c:
+        week = next_week(c, clinic.slug)
+    url = (f"{capped.url}/{clinic.slug}/events?doctor={clinic.doctors[0]}"
+           f"&visit={clinic.visits['short']}&week={week}")
+    state = capped.server.server_state
+    with contextlib.ExitStack() as stack:
+        lines = []  # kept: a line iterator that is let go closes its stream
+        for address in ("127.0.0.5", "127.0.0.6"):
+            stream = stack.enter_context(stack.enter_context(_from(address)).stream("GET", url))
+            assert stream.status_code == 200
+            lines.append(stream.iter_lines())
+            assert next(lines[-1]).startswith(("id:", "data:", "event:", "retry:"))
+        wait_for(lambda: not state.tasks, 10, "no request task left")
+        assert capped.app.state.streams.open == 2 and len(state.connections) >= 2
+    wait_for(lambda: capped.app.state.streams.open == 0, 10, "the streams to end with their clients")
 
 
 class _Quick(DentbookProtocol):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from dentbook.staff import COOKIE as STAFF_COOKIE
+from dentbook.web import streams
 from helpers import SseClient, book, wait_for
 from staff_helpers import add_staff, signed_in
 
@@ -37,3 +40,20 @@ def test_new_holds_appear_live_and_never_another_clinics(pg, server, make_clinic
             assert "Bravo" not in wire and "bravo@example.com" not in wire
         finally:
             sse.close()
+
+
+def test_a_staff_stream_ends_whole_when_its_lifetime_is_up(pg, server, clinic, monkeypatch):
+    """The browser is made to reconnect (and its session checked again): the stream ends as
+    a complete HTTP response, not a cut connection, and is no longer counted."""
+    monkeypatch.setattr(streams, "STAFF_STREAM_SECONDS", 1.0)
+    with httpx.Client(base_url=server.url, timeout=30) as staff_browser:
+        token = signed_in(staff_browser, clinic.slug, add_staff(pg, clinic))
+        before = server.app.state.streams.open
+        with staff_browser.stream("GET", f"/{clinic.slug}/staff/events",
+                                  cookies={STAFF_COOKIE: token}) as r:
+            assert r.status_code == 200
+            started = time.monotonic()
+            lines = list(r.iter_lines())  # to the end; a cut connection would raise here
+        assert time.monotonic() - started >= 0.9
+        assert any(line.startswith("data: ") for line in lines)
+    wait_for(lambda: server.app.state.streams.open == before, what="the stream uncounted")

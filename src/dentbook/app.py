@@ -175,7 +175,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         # What every request may use, as `state: AppState` (web.state: not as dependencies).
         state=State({"db": database, "clinics": clinics, "grids": grids, "settings": settings,
                      "stripe_client": stripe_client, "live": live, "mail_inbox": inbox,
-                     "jobs": runner, "streams": Streams(settings), "metrics": measured,
+                     "jobs": runner, "streams": Streams(settings, measured.sse_streams), "metrics": measured,
                      # Called by dentbook.protocol when the server starts shutting down.
                      "drain": live.fanout.close_all}),
         request_max_body_size=64 * 1024,

@@ -174,7 +174,7 @@ class MetricsMiddleware:
     It wraps the Litestar app or its `asgi_handler` (see `instrument`), so it reads the route template that
     Litestar's router writes into the shared scope (`scope["path_template"]`) once routing is
     done; without one (no route matched, or a method the route lacks) the route is "unmatched".
-    An event stream is counted when its response starts and is then an open stream until it ends.
+    An event stream is counted when its response starts (web.streams counts open streams).
     """
 
     def __init__(self, app: ASGIApp, metrics: Metrics, *, exclude: frozenset[str] = frozenset({PATH})
@@ -189,7 +189,6 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status: int | None = None
-        streaming = False
         recorded = False
 
         def record() -> None:
@@ -199,12 +198,10 @@ class MetricsMiddleware:
             self.metrics.observe(route, scope["method"], status or 500, time.perf_counter() - started)
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, streaming
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 if _is_event_stream(message):
-                    streaming = True
-                    self.metrics.sse_streams.inc()
                     record()
             await send(message)
             if (message["type"] == "http.response.body" and not message.get("more_body", False)
@@ -214,8 +211,6 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            if streaming:
-                self.metrics.sse_streams.dec()
             if not recorded:
                 # The app failed or the client left before the last byte: still one request.
                 record()

@@ -9,7 +9,10 @@ client's delayed ACK, ~40 ms on Linux, on every keep-alive request and SSE messa
 
 Streams: a request's ASGI scope carries this protocol under `extensions["dentbook.http"]`,
 so a live stream can write pre-framed chunks straight to the transport and be told when
-the connection is lost (`on_lost`) without a coroutine of its own watching for it.
+the connection is lost (`on_lost`) without a coroutine of its own watching for it. Once
+its head and first message are out, the stream takes the connection over (`hand_off`):
+the request's ASGI call returns, so no task, frames or request objects stay behind per
+open stream, and uvicorn leaves the connection to the stream, which ends it.
 
 Read deadline: uvicorn closes idle keep-alive connections but has no limit on how long a
 request's head and body may take to arrive, so a slowloris (a few bytes a minute on many
@@ -43,6 +46,7 @@ class DentbookProtocol(H11Protocol):
     read_timeout = READ_TIMEOUT_SECONDS
     _deadline: asyncio.TimerHandle | None = None
     on_lost: Callable[[], None] | None = None  # a stream's: the connection went away
+    handed_off = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         sock = transport.get_extra_info("socket")
@@ -68,11 +72,23 @@ class DentbookProtocol(H11Protocol):
         if self._reading():
             self._arm()  # a pipelined request is already on its way in
 
+    def hand_off(self, on_lost: Callable[[], None]) -> None:
+        """From now on a stream writes this response and closes the connection; the ASGI
+        call may return without finishing it. `on_lost` is called if the client goes."""
+        assert self.cycle is not None
+        self.cycle.response_complete = True  # so uvicorn neither complains nor closes
+        # Nor is the request's scope (and all Litestar hung on it) kept by this connection.
+        self.cycle = None  # type: ignore[assignment]
+        self.scope = self.headers = None  # type: ignore[assignment]
+        self.handed_off = True
+        self.on_lost = on_lost
+
     def shutdown(self) -> None:
         drain = _drain_of(self.app)
         if drain is not None:
             drain()
-        super().shutdown()
+        if not self.handed_off:  # a handed-off stream was ended (and closed) by the drain
+            super().shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

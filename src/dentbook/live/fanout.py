@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Protocol
 from uuid import UUID
 
@@ -23,6 +23,7 @@ QUEUE_SIZE = 64  # messages a client may fall behind before it is disconnected
 # The last message of every stream when this process shuts down: reconnect in a second,
 # which the load balancer sends to a process that is still up.
 FAREWELL = b"retry: 1000\n\n"
+LAST_CHUNK = b"0\r\n\r\n"  # the end of a chunked HTTP/1.1 body
 
 
 class Topic(Protocol):
@@ -78,24 +79,30 @@ class QueueSubscriber(Subscriber):
 class DirectSubscriber(Subscriber):
     """A stream written straight to its connection's transport: the same pre-framed chunk
     for every client of a topic, no coroutine woken per client, no copy. Until `attach`
-    (its first message has gone out through ASGI) offered chunks wait in order. A client
-    whose unsent bytes pass `limit` is cut off: it reconnects and is brought up to date."""
+    (its first message has gone out through ASGI) offered chunks wait in order. Once
+    attached the stream owns the connection and no request task waits on it: when it ends
+    it writes the last chunk, closes the connection and calls `on_end` once. A client whose
+    unsent bytes pass `limit` is cut off: it reconnects and is brought up to date."""
 
     def __init__(self, tag: str | None = None, limit: int = 256 * 1024) -> None:
         super().__init__(tag)
         self.limit = limit
         self.transport: asyncio.WriteTransport | None = None
         self._waiting: list[bytes] | None = []
-        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._on_end: Callable[[], None] | None = None
+        self.closed = False
+        self.ended = False
 
-    def attach(self, transport: asyncio.WriteTransport) -> None:
-        self.transport = transport
+    def attach(self, transport: asyncio.WriteTransport, on_end: Callable[[], None]) -> None:
+        self.transport, self._on_end = transport, on_end
         waiting, self._waiting = self._waiting or [], None
         for chunk in waiting:
             self._write(chunk)
+        if self.closed or transport.is_closing():
+            self._end()
 
     def offer(self, message: bytes, chunk: bytes) -> None:
-        if self.ended.done():
+        if self.closed:
             return
         if self._waiting is not None:
             self._waiting.append(chunk)
@@ -112,21 +119,36 @@ class DirectSubscriber(Subscriber):
             self.close()
         elif transport.get_write_buffer_size() > self.limit:
             self.dropped = True
-            transport.close()  # the protocol's connection_lost ends the stream
+            transport.abort()  # what it has not read is lost: it reconnects and is resynced
+            self.close()
         else:
             transport.write(chunk)
 
     def close(self, farewell: bytes | None = None) -> None:
-        if self.ended.done():
+        """End the stream (now, or once attached), with `farewell` as its last message."""
+        if self.closed:
             return
+        self.closed = True
         if farewell is not None:
-            chunk = chunk_of(farewell)
-            if self.transport is None:  # written by `attach`, before the stream ends
-                assert self._waiting is not None
-                self._waiting.append(chunk)
-            elif not self.transport.is_closing():
-                self.transport.write(chunk)
-        self.ended.set_result(None)
+            if self._waiting is not None:  # written by `attach`, before the stream ends
+                self._waiting.append(chunk_of(farewell))
+            elif self.transport is not None and not self.transport.is_closing():
+                self.transport.write(chunk_of(farewell))
+        if self.transport is not None:
+            self._end()
+
+    def _end(self) -> None:
+        if self.ended:
+            return
+        self.ended = self.closed = True
+        transport = self.transport
+        assert transport is not None
+        if not transport.is_closing():
+            transport.write(LAST_CHUNK)
+            transport.close()  # after what is buffered has been written
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end()
 
 
 def chunk_of(message: bytes) -> bytes:
@@ -186,7 +208,8 @@ class Fanout:
     def keep_alive(self, message: bytes) -> None:
         """One comment to every direct stream at once (queued streams send their own)."""
         chunk = chunk_of(message)
-        for subs in self.topics.values():
+        # Snapshots: a stream that ends while written to unsubscribes at once.
+        for subs in list(self.topics.values()):
             for sub in list(subs):
                 if isinstance(sub, DirectSubscriber):
                     sub.offer(message, chunk)
@@ -202,8 +225,8 @@ class Fanout:
         if self.closed:
             return
         self.closed = True
-        for subs in self.topics.values():
-            for sub in subs:
+        for subs in list(self.topics.values()):
+            for sub in list(subs):
                 sub.close(FAREWELL)
 
 

@@ -21,6 +21,7 @@ from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.types import Receive, Scope, Send
+from prometheus_client import Gauge
 
 from dentbook import agenda, booking, staff
 from dentbook.db import Conn
@@ -46,12 +47,14 @@ STAFF_STREAM_SECONDS = 60.0  # then the browser reconnects and its session is ch
 
 
 class Streams:
-    """This process's open streams, counted in total and per client address."""
+    """This process's open streams, counted in total and per client address (and, when
+    given, on the `dentbook_sse_streams` gauge)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, gauge: Gauge | None = None) -> None:
         self.limit, self.per_client = settings.max_streams, settings.max_streams_per_client
         self.open = 0
         self.by_client: Counter[str] = Counter()
+        self.gauge = gauge
 
     def refusal(self, client: str | None) -> Response[str] | None:
         if self.open >= self.limit:
@@ -60,19 +63,28 @@ class Streams:
             return _refused(429, "too many live streams from your address")
         return None
 
-    @contextlib.contextmanager
-    def counted(self, client: str | None) -> Any:
+    def opened(self, client: str | None) -> Callable[[], None]:
+        """Count a stream that opens now; returns what to call, once, when it ends."""
         self.open += 1
+        if self.gauge is not None:
+            self.gauge.inc()
         if client is not None:
             self.by_client[client] += 1
-        try:
-            yield
-        finally:
+        done = False
+
+        def closed() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
             self.open -= 1
+            if self.gauge is not None:
+                self.gauge.dec()
             if client is not None:
                 self.by_client[client] -= 1
                 if self.by_client[client] <= 0:
                     del self.by_client[client]
+        return closed
 
 
 def _refused(status: int, why: str) -> Response[str]:
@@ -98,45 +110,52 @@ class EventStream(Response[None]):
                 return
             http = (scope.get("extensions") or {}).get("dentbook.http")
             direct = isinstance(http, DentbookProtocol) and scope.get("http_version") == "1.1"
-            with streams.counted(self.client):
-                # Subscribe before reading the current state: a change in between waits.
-                sub = self.live.fanout.subscribe(self.topic, self.tag, direct)
-                try:
-                    first = await self.first()
-                    if isinstance(sub, DirectSubscriber):
-                        assert isinstance(http, DentbookProtocol)
-                        await serve_direct(http, send, sub, first, self.lifetime)
-                    else:
-                        assert isinstance(sub, QueueSubscriber)
-                        await serve_stream(self.live, send, receive, sub, first, self.lifetime)
-                finally:
-                    self.live.fanout.unsubscribe(self.topic, sub)
+            fanout, topic = self.live.fanout, self.topic
+            closed = streams.opened(self.client)
+            # Subscribe before reading the current state: a change in between waits.
+            sub = fanout.subscribe(topic, self.tag, direct)
+
+            def end() -> None:
+                fanout.unsubscribe(topic, sub)
+                closed()
+            handed_off = False
+            try:
+                first = await self.first()
+                if isinstance(sub, DirectSubscriber):
+                    assert isinstance(http, DentbookProtocol)
+                    # From here on the stream owns the connection and calls `end` itself.
+                    handed_off = await start_direct(http, send, sub, first, end, self.lifetime)
+                else:
+                    assert isinstance(sub, QueueSubscriber)
+                    await serve_stream(self.live, send, receive, sub, first, self.lifetime)
+            finally:
+                if not handed_off:
+                    end()
         return app
 
 
-async def serve_direct(http: DentbookProtocol, send: Send, sub: DirectSubscriber, first: bytes,
-                       lifetime: float | None = None) -> None:
-    """Serve one client by writing to its transport: the head and the first message go
-    through ASGI (uvicorn frames them), then the fan-out writes chunks itself; this
-    coroutine only waits for the end (sign-out, lifetime, slow client, shutdown, or the
-    connection lost)."""
-    timer = asyncio.get_running_loop().call_later(lifetime, sub.close) if lifetime else None
-    http.on_lost = sub.close
+async def start_direct(http: DentbookProtocol, send: Send, sub: DirectSubscriber, first: bytes,
+                       end: Callable[[], None], lifetime: float | None = None) -> bool:
+    """Start one client's stream: the head and the first message go through ASGI (uvicorn
+    frames them), then the connection is handed to the fan-out, which writes chunks itself
+    and ends the stream (sign-out, `lifetime`, slow client, shutdown, the client gone) by
+    closing the connection and calling `end`. False if the client left before that."""
     try:
         await send({"type": "http.response.start", "status": 200, "headers": list(HEADERS)})
         await send({"type": "http.response.body", "body": first, "more_body": True})
-        if http.transport.is_closing():
-            return
-        sub.attach(http.transport)
-        await sub.ended
-        if not http.transport.is_closing():
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
     except OSError:
-        pass  # the client went away meanwhile
-    finally:
-        http.on_lost = None
+        return False  # the client went away meanwhile
+    if http.transport.is_closing():
+        return False
+    timer = asyncio.get_running_loop().call_later(lifetime, sub.close) if lifetime else None
+
+    def ended() -> None:
         if timer is not None:
             timer.cancel()
+        end()
+    http.hand_off(sub.close)
+    sub.attach(http.transport, ended)
+    return True
 
 
 async def serve_stream(live: Live, send: Send, receive: Receive, sub: QueueSubscriber,
