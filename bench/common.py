@@ -328,12 +328,13 @@ def product_server(app_url: str, log_dir: Path, secret: str, workers: int = 2,
 
 def uvicorn_server(name: str, target: str, env: dict[str, str], log_dir: Path, *,
                    factory: bool = False, workers: int = 2) -> Server:
-    """A bench-only ASGI app under uvicorn with the same worker count, flags and HTTP
-    protocol (Nagle off) as `serve`."""
+    """A bench-only ASGI app under uvicorn with the same worker processes (a socket each,
+    dentbook.workers), flags and HTTP protocol (Nagle off) as `serve`."""
     port = free_port()
-    run = (f"import uvicorn; from dentbook.protocol import DentbookProtocol; "
-           f"uvicorn.run({target!r}, host={HOST!r}, port={port}, workers={workers}, "
-           f"factory={factory}, http=DentbookProtocol, server_header=False, access_log=False, "
-           f"timeout_graceful_shutdown=3, log_level='warning')")
+    config = (f"dict(app={target!r}, host={HOST!r}, port={port}, factory={factory}, "
+              f"http=DentbookProtocol, server_header=False, access_log=False, "
+              f"timeout_graceful_shutdown=3, log_level='warning')")
+    run = (f"from dentbook import workers; from dentbook.protocol import DentbookProtocol; "
+           f"workers.run({config}, {workers})")
     argv = [sys.executable, "-c", run]
     return Server(name, argv, env, port, log_dir)

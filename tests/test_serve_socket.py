@@ -1,7 +1,8 @@
-"""`dentbook serve --workers N` turns Nagle's algorithm off on every connection.
+"""dentbook's HTTP protocol turns Nagle's algorithm off on every connection.
 
 uvicorn with several workers listens on a socket made as `socket.socket(family)` (proto 0);
-asyncio then leaves TCP_NODELAY off on accepted connections. The control case shows that
+asyncio then leaves TCP_NODELAY off on accepted connections (`dentbook serve` makes its
+own sockets, but the protocol may be run under uvicorn's). The control case shows that
 condition is real; the product's protocol must set the option anyway.
 """
 

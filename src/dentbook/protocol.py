@@ -1,11 +1,12 @@
 """uvicorn's HTTP/1.1 protocol as dentbook serves it: Nagle's algorithm off, a deadline
 for reading each request, and live streams told to reconnect when the server shuts down.
 
-Nagle: with `--workers` above 1 uvicorn binds the shared socket as `socket.socket(family)`,
-so accepted sockets have proto 0 and asyncio, which only sets TCP_NODELAY when proto is
-IPPROTO_TCP, leaves Nagle on: a response body written after its headers then waits for the
-client's delayed ACK, ~40 ms on Linux, on every keep-alive request and SSE message
-(uvicorn issue #3149).
+Nagle: on a listening socket made as `socket.socket(family)` (proto 0), as uvicorn's own
+`--workers` makes it, asyncio, which only sets TCP_NODELAY when proto is IPPROTO_TCP,
+leaves Nagle on: a response body written after its headers then waits for the client's
+delayed ACK, ~40 ms on Linux, on every keep-alive request and SSE message (uvicorn issue
+#3149). `dentbook serve` makes its sockets itself (dentbook.workers); this protocol turns
+Nagle off on whatever socket it is run on.
 
 Streams: a request's ASGI scope carries this protocol under `extensions["dentbook.http"]`,
 so a live stream can write pre-framed chunks straight to the transport and be told when

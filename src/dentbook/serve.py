@@ -16,11 +16,13 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import uvicorn
 
 from dentbook import demo
+from dentbook import workers as server_workers
 from dentbook.embedded import EmbeddedPostgres, default_data_dir
 from dentbook.migrate import check_current, migrate
 from dentbook.protocol import DentbookProtocol
@@ -38,6 +40,7 @@ def serve(workers: int = 1, host: str | None = None, port: int | None = None) ->
     # First, and plainly: where the app will be. Everything else follows.
     log.info(f"dentbook is starting at {settings.base_url} (Ctrl-C stops it)",
              extra={"url": settings.base_url, "workers": workers})
+    server_workers.refuse_if_taken(settings.host, settings.port)
     server = stripe = sink = None
     try:
         if settings.database_url:
@@ -63,15 +66,20 @@ def serve(workers: int = 1, host: str | None = None, port: int | None = None) ->
         # that would kill us before the cleanup below stops PostgreSQL and the local Stripe.
         signal.signal(signal.SIGTERM, _exit_cleanly)
         files = raise_file_limit()
-        uvicorn.run("dentbook.app:create_app_from_env", factory=True, host=settings.host,
-                    port=settings.port, workers=workers, log_config=None, server_header=False,
-                    # Then streams are told to reconnect and requests in flight get this long.
-                    timeout_graceful_shutdown=settings.shutdown_seconds, http=DentbookProtocol,
-                    # Client addresses come from dentbook.web.clients (trusted proxies only).
-                    proxy_headers=False,
-                    # Beyond this many connections and tasks, answer 503 at once instead
-                    # of running out of file descriptors (streams are capped lower).
-                    limit_concurrency=max(100, files - 256))
+        config: dict[str, Any] = dict(
+            app="dentbook.app:create_app_from_env", factory=True, host=settings.host,
+            port=settings.port, log_config=None, server_header=False,
+            # Then streams are told to reconnect and requests in flight get this long.
+            timeout_graceful_shutdown=settings.shutdown_seconds, http=DentbookProtocol,
+            # Client addresses come from dentbook.web.clients (trusted proxies only).
+            proxy_headers=False,
+            # Beyond this many connections and tasks, answer 503 at once instead
+            # of running out of file descriptors (streams are capped lower).
+            limit_concurrency=max(100, files - 256))
+        if workers > 1:
+            server_workers.run(config, workers)  # a socket each (see dentbook.workers)
+        else:
+            uvicorn.run(**config)
     finally:
         for child in (stripe, sink):
             if child is not None:
