@@ -6,6 +6,7 @@ import time
 
 import httpx
 
+from dentbook.live.fanout import clinic_key
 from dentbook.staff import COOKIE as STAFF_COOKIE
 from dentbook.web import streams
 from helpers import SseClient, book, wait_for
@@ -46,14 +47,18 @@ def test_a_staff_stream_ends_whole_when_its_lifetime_is_up(pg, server, clinic, m
     """The browser is made to reconnect (and its session checked again): the stream ends as
     a complete HTTP response, not a cut connection, and is no longer counted."""
     monkeypatch.setattr(streams, "STAFF_STREAM_SECONDS", 1.0)
+    fanout = server.app.state.live.fanout
+
+    def watching_this_clinic() -> int:  # the suite's other streams are on other clinics
+        return sum(len(fanout.topics.get(t, ())) for t in fanout.watching(clinic_key(clinic.id)))
     with httpx.Client(base_url=server.url, timeout=30) as staff_browser:
         token = signed_in(staff_browser, clinic.slug, add_staff(pg, clinic))
-        before = server.app.state.streams.open
         with staff_browser.stream("GET", f"/{clinic.slug}/staff/events",
                                   cookies={STAFF_COOKIE: token}) as r:
             assert r.status_code == 200
+            assert watching_this_clinic() == 1
             started = time.monotonic()
             lines = list(r.iter_lines())  # to the end; a cut connection would raise here
         assert time.monotonic() - started >= 0.9
         assert any(line.startswith("data: ") for line in lines)
-    wait_for(lambda: server.app.state.streams.open == before, what="the stream uncounted")
+    wait_for(lambda: watching_this_clinic() == 0, what="the stream unsubscribed")
