@@ -21,6 +21,8 @@ from dentbook.tenancy import Clinic, Doctor, VisitType, list_doctors, list_visit
 
 @dataclass(frozen=True)
 class Hours:
+    """One range of a doctor's weekly working hours (ISO weekday, clinic's wall clock)."""
+
     weekday: int
     start_time: time
     end_time: time

@@ -19,6 +19,7 @@ from uuid import UUID
 import msgspec
 
 from dentbook import rules
+from dentbook.availability import Hours
 from dentbook.db import Conn, one, rows
 from dentbook.errors import Invalid
 from dentbook.forms import Day, Name
@@ -54,13 +55,6 @@ class DoctorRow:
     name: str
     active: bool
     has_feed: bool
-
-
-@dataclass(frozen=True)
-class Range:
-    weekday: int
-    start_time: time
-    end_time: time
 
 
 @dataclass(frozen=True)
@@ -108,9 +102,9 @@ class DayForm(msgspec.Struct, frozen=True):
     day: Day
 
 
-def week_hours(form: HoursForm) -> list[Range]:
+def week_hours(form: HoursForm) -> list[Hours]:
     """The week typed in the form, or Invalid naming each day in error."""
-    ranges: list[Range] = []
+    ranges: list[Hours] = []
     errors: dict[str, str] = {}
     for weekday in WEEKDAYS:
         field = f"hours_{weekday}"
@@ -123,9 +117,9 @@ def week_hours(form: HoursForm) -> list[Range]:
     return ranges
 
 
-def day_hours(weekday: int, text: str) -> list[Range]:
+def day_hours(weekday: int, text: str) -> list[Hours]:
     """'09:00-13:00, 14:00-18:00' -> ranges; ValueError with the message id otherwise."""
-    found: list[Range] = []
+    found: list[Hours] = []
     for part in filter(None, (p.strip() for p in re.split(r"[,;]", text))):
         m = _RANGE.fullmatch(part)
         if not m:
@@ -136,14 +130,14 @@ def day_hours(weekday: int, text: str) -> list[Range]:
         start, end = time(h1, m1), time(h2, m2)
         if start >= end:
             raise ValueError("hours_order")
-        found.append(Range(weekday, start, end))
+        found.append(Hours(weekday, start, end))
     found.sort(key=lambda r: r.start_time)
     if any(a.end_time > b.start_time for a, b in itertools.pairwise(found)):
         raise ValueError("hours_overlap")
     return found
 
 
-def hours_text(ranges: list[Range]) -> dict[str, str]:
+def hours_text(ranges: list[Hours]) -> dict[str, str]:
     """The form's values for stored hours (`hours_1` … `hours_7`)."""
     return {f"hours_{d}": ", ".join(f"{r.start_time:%H:%M}-{r.end_time:%H:%M}"
                                     for r in ranges if r.weekday == d) for d in WEEKDAYS}
@@ -165,8 +159,8 @@ async def doctor(conn: Conn, doctor_id: UUID) -> DoctorRow | None:
     return await one(conn, DoctorRow, DOCTOR, (doctor_id,))
 
 
-async def hours(conn: Conn, doctor_id: UUID) -> list[Range]:
-    return await rows(conn, Range, HOURS, (doctor_id,))
+async def hours(conn: Conn, doctor_id: UUID) -> list[Hours]:
+    return await rows(conn, Hours, HOURS, (doctor_id,))
 
 
 async def days_off(conn: Conn, doctor_id: UUID, since: date) -> list[date]:
@@ -186,7 +180,7 @@ async def update(conn: Conn, doctor_id: UUID, form: DoctorForm) -> None:
         await conn.execute(UPDATE, (doctor_id, form.doctor_name, form.active == "on"))
 
 
-async def set_hours(conn: Conn, doctor_id: UUID, ranges: list[Range]) -> None:
+async def set_hours(conn: Conn, doctor_id: UUID, ranges: list[Hours]) -> None:
     async with refused_as(conn, checked={"hours": "hours_order"}):
         await conn.execute(SET_HOURS, (doctor_id, [r.weekday for r in ranges],
                                        [r.start_time for r in ranges],

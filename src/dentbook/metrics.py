@@ -50,11 +50,15 @@ PoolStats = Callable[[], Mapping[str, int]]
 GridStats = Callable[[], tuple[int, int, int]]  # lookups answered from the cache, not; kept now
 
 
-class _PoolCollector(Collector):
-    """`dentbook_pool_connections{state}` from psycopg_pool's `get_stats()`, read at scrape time."""
+class _ScrapeCollector(Collector):
+    """Values read from its `Metrics` callbacks each time Prometheus scrapes."""
 
     def __init__(self, owner: Metrics) -> None:
         self.owner = owner
+
+
+class _PoolCollector(_ScrapeCollector):
+    """`dentbook_pool_connections{state}` from psycopg_pool's `get_stats()`, read at scrape time."""
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily("dentbook_pool_connections",
@@ -69,11 +73,8 @@ class _PoolCollector(Collector):
         yield family
 
 
-class _GridCollector(Collector):
+class _GridCollector(_ScrapeCollector):
     """The week-grid cache of this process (dentbook.live.grids), read at scrape time."""
-
-    def __init__(self, owner: Metrics) -> None:
-        self.owner = owner
 
     def collect(self) -> Iterator[Metric]:
         lookups = CounterMetricFamily("dentbook_grid_cache_lookups",

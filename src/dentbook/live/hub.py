@@ -26,7 +26,9 @@ from dentbook.tenancy import Clinics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+K = TypeVar("K")
 FRESH_SECONDS = 30.0  # how long a calendar's current state may be served to newcomers
+MAX_CACHED = 10_000  # topics (or current states) kept before the cache starts over
 KEEPALIVE = b": keep-alive\n\n"
 
 
@@ -75,27 +77,15 @@ class Live:
 
     async def topic_for(self, key: tuple[Any, ...],
                         resolve: Callable[[], Awaitable[CalendarTopic]]) -> CalendarTopic:
-        loop = asyncio.get_running_loop()
-        known = self._topics.get(key)
-        if known is not None and loop.time() - known[0] < FRESH_SECONDS:
-            return await asyncio.shield(known[1])
-        if len(self._topics) > 10_000:
-            self._topics.clear()
-        return await _shared(self._topics, key, loop, resolve)
+        return await _shared(self._topics, key, resolve)
 
     async def current(self, topic: CalendarTopic) -> bytes:
         """All of the topic's cells now; call after subscribing, so nothing falls between."""
-        loop = asyncio.get_running_loop()
-        known = self._current.get(topic)
-        if known is not None and loop.time() - known[0] < FRESH_SECONDS:
-            return await asyncio.shield(known[1])
-        if len(self._current) > 10_000:
-            self._current.clear()
 
         async def compute() -> bytes:
             return await self._calendar(topic) or b""
 
-        return await _shared(self._current, topic, loop, compute)
+        return await _shared(self._current, topic, compute)
 
     async def on_booking(self, payload: str) -> None:
         try:
@@ -188,9 +178,16 @@ class Live:
             log.exception("could not announce a change")
 
 
-async def _shared(cache: dict[Any, Any], key: Any, loop: asyncio.AbstractEventLoop,
+async def _shared(cache: dict[K, tuple[float, asyncio.Future[T]]], key: K,
                   make: Callable[[], Awaitable[T]]) -> T:
-    """Compute `make()` once for everyone asking for `key` meanwhile; cache the result."""
+    """The cached result for `key` while it is fresh (FRESH_SECONDS); otherwise compute
+    `make()` once for everyone asking for `key` meanwhile, and cache the result."""
+    loop = asyncio.get_running_loop()
+    known = cache.get(key)
+    if known is not None and loop.time() - known[0] < FRESH_SECONDS:
+        return await asyncio.shield(known[1])
+    if len(cache) > MAX_CACHED:
+        cache.clear()
     future: asyncio.Future[T] = loop.create_future()
     cache[key] = (loop.time(), future)
     try:
