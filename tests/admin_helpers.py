@@ -1,5 +1,6 @@
 """Test helpers for the admin's settings: staff of a given role signed in over HTTP, the
-CSRF token of the page they are on, and a snapshot of everything settings may change."""
+CSRF token of the page they are on, a visit written at a given time (for the lists of visits
+left outside new hours), and a snapshot of everything settings may change."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
@@ -15,6 +18,8 @@ import psycopg
 from dentbook.db import Level
 from helpers import owner_sql
 from staff_helpers import CSRF, add_staff, signed_in
+
+WARSAW = ZoneInfo("Europe/Warsaw")
 
 # Everything a settings form may change, per clinic (the audit log included: a refused
 # write must not be logged as done).
@@ -83,6 +88,20 @@ def staff_session(server, pg, clinic, role: str = "admin") -> Iterator[Staff]:
     with httpx.Client(base_url=server.url, follow_redirects=False, timeout=30) as client:
         signed_in(client, clinic.slug, email)
         yield Staff(client, email, account, clinic.slug)
+
+
+def add_visit(pg, clinic, day: date, at: time, minutes: int = 30, status: str = "confirmed",
+              name: str = "Anna Nowak") -> UUID:
+    """A visit with the clinic's first doctor at `at` on `day` in Warsaw, written as the owner."""
+    start = datetime.combine(day, at, tzinfo=WARSAW)
+    return owner_sql(
+        pg.owner, clinic.id,
+        "insert into dentbook.bookings (tenant_id, doctor_id, visit_type_id, during, status,"
+        " hold_expires_at, patient_name, patient_email, amount_minor, currency)"
+        " values (%s, %s, %s, tstzrange(%s, %s), %s, now() + interval '1 hour', %s,"
+        " 'anna@example.test', 5000, 'pln') returning id",
+        (clinic.id, clinic.doctors[0], clinic.visits["short"], start,
+         start + timedelta(minutes=minutes), status, name))[0][0]
 
 
 def snapshot(pg, clinic) -> dict[str, list[tuple]]:

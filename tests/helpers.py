@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import os
+import random
 import re
 import socket
 import subprocess
@@ -98,6 +100,19 @@ def book_and_pay(client: httpx.Client, pg: Any, clinic: Any, stripe: Any,
     return row, start
 
 
+def hold_sessions(client: httpx.Client, clinic: Any, count: int, email: str) -> list[str]:
+    """`book` the first `count` free slots of next week, patient i as `{email}{i}@example.com`:
+    the Checkout Session id of each hold, in order."""
+    doctor, visit = clinic.doctors[0], clinic.visits["short"]
+    starts = free_starts(client, clinic.slug, doctor, visit, next_week(client, clinic.slug))
+    sessions = []
+    for i, start in enumerate(starts[:count]):
+        r, _ = book(client, clinic, email=f"{email}{i}@example.com", start=start)
+        assert r.status_code == 303, r.text[:300]
+        sessions.append(session_of(r.headers["location"]))
+    return sessions
+
+
 def release(client: httpx.Client, slug: str, booking_id: object) -> httpx.Response:
     """Leave Checkout and press "give this time back", as the patient does."""
     page = client.get(f"/{slug}/bookings/{booking_id}/cancelled")
@@ -112,6 +127,17 @@ def stripe_signature(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | Non
     t = int(time.time()) if at is None else at
     mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
     return {"Stripe-Signature": f"t={t},v1={mac}", "Content-Type": "application/json"}
+
+
+def webhook_storm(events: list[dict], urls: list[str], copies: int, seed: int) -> list[httpx.Response]:
+    """Each Stripe event signed and delivered `copies` times, spread evenly over the apps at
+    `urls`, in an order shuffled by `seed`, sixteen at a time."""
+    deliveries = [(url, json.dumps(e).encode()) for e in events for url in urls
+                  for _ in range(copies // len(urls))]
+    random.Random(seed).shuffle(deliveries)
+    with ThreadPoolExecutor(16) as pool, httpx.Client(timeout=120) as http:
+        return list(pool.map(lambda d: http.post(f"{d[0]}/webhooks/stripe", content=d[1],
+                                                 headers=stripe_signature(d[1])), deliveries))
 
 
 def session_of(location: str) -> str:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import httpx
 
-from admin_helpers import field_errors, snapshot, staff_session
+from admin_helpers import WARSAW, add_visit, field_errors, snapshot, staff_session
 from helpers import Server, app_settings, book, owner_sql, wait_for
 
 OUTSIDE = re.compile(r'data-outside-visit="([^"]+)"')
@@ -185,18 +184,10 @@ def test_clinic_details_refuse_bad_values_field_by_field(server, pg, clinic):
 
 
 def test_a_new_time_zone_lists_the_visits_it_leaves_outside_hours(server, pg, clinic):
-    warsaw = ZoneInfo("Europe/Warsaw")
-    today = datetime.now(warsaw).date()
+    today = datetime.now(WARSAW).date()
     tuesday = today + timedelta(days=(1 - today.weekday()) % 7 + 14)
-    start = datetime.combine(tuesday, time(10), tzinfo=warsaw)  # 17:00 or 18:00 in Tokyo
-    visit = owner_sql(
-        pg.owner, clinic.id,
-        "insert into dentbook.bookings (tenant_id, doctor_id, visit_type_id, during, status,"
-        " hold_expires_at, patient_name, patient_email, amount_minor, currency)"
-        " values (%s, %s, %s, tstzrange(%s, %s), 'confirmed', now(), 'Jan Kowalski',"
-        " 'jan@example.test', 5000, 'pln') returning id",
-        (clinic.id, clinic.doctors[0], clinic.visits["short"], start,
-         start + timedelta(minutes=30)))[0][0]
+    start = datetime.combine(tuesday, time(10), tzinfo=WARSAW)  # 17:00 or 18:00 in Tokyo
+    visit = add_visit(pg, clinic, tuesday, time(10))
     with staff_session(server, pg, clinic, "admin") as admin:
         assert OUTSIDE.findall(admin.get("/clinic").text) == []
         r = admin.post("/clinic", {"clinic_name": "Tokyo branch", "time_zone": "Asia/Tokyo",

@@ -10,31 +10,16 @@ import re
 from datetime import date, datetime, time, timedelta
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
-from admin_helpers import field_errors, snapshot, staff_session
+from admin_helpers import WARSAW, add_visit, field_errors, snapshot, staff_session
 from helpers import free_starts, owner_sql
 
-WARSAW = ZoneInfo("Europe/Warsaw")
 OUTSIDE = re.compile(r'data-outside-visit="([^"]+)"')
 
 
 def _monday_in(weeks: int) -> date:
     today = datetime.now(WARSAW).date()
     return today - timedelta(days=today.weekday()) + timedelta(weeks=weeks)
-
-
-def _visit(pg, clinic, day: date, at: time, minutes: int = 30, status: str = "confirmed",
-           name: str = "Anna Nowak") -> UUID:
-    start = datetime.combine(day, at, tzinfo=WARSAW)
-    return owner_sql(
-        pg.owner, clinic.id,
-        "insert into dentbook.bookings (tenant_id, doctor_id, visit_type_id, during, status,"
-        " hold_expires_at, patient_name, patient_email, amount_minor, currency)"
-        " values (%s, %s, %s, tstzrange(%s, %s), %s, now() + interval '1 hour', %s,"
-        " 'anna@example.test', 5000, 'pln') returning id",
-        (clinic.id, clinic.doctors[0], clinic.visits["short"], start,
-         start + timedelta(minutes=minutes), status, name))[0][0]
 
 
 def _bookings(pg, clinic) -> list[tuple]:
@@ -107,11 +92,11 @@ def test_new_hours_are_what_patients_can_book(server, pg, clinic, client):
 def test_changing_hours_lists_the_visits_left_outside_and_moves_none(server, pg, clinic):
     doctor = clinic.doctors[0]
     tuesday = _monday_in(2) + timedelta(days=1)
-    early = _visit(pg, clinic, tuesday, time(9))            # outside the new hours
-    fits = _visit(pg, clinic, tuesday, time(13))            # inside
-    straddles = _visit(pg, clinic, tuesday, time(11, 45))   # starts before, ends after 12:00
-    released = _visit(pg, clinic, tuesday, time(10), status="released")  # not active
-    past = _visit(pg, clinic, _monday_in(-1) + timedelta(days=1), time(9))  # over already
+    early = add_visit(pg, clinic, tuesday, time(9))            # outside the new hours
+    fits = add_visit(pg, clinic, tuesday, time(13))            # inside
+    straddles = add_visit(pg, clinic, tuesday, time(11, 45))   # starts before, ends after 12:00
+    released = add_visit(pg, clinic, tuesday, time(10), status="released")  # not active
+    past = add_visit(pg, clinic, _monday_in(-1) + timedelta(days=1), time(9))  # over already
     before = _bookings(pg, clinic)
     with staff_session(server, pg, clinic, "admin") as admin:
         week = {f"hours_{d}": "12:00-17:00" for d in range(1, 6)}
@@ -149,8 +134,8 @@ def test_changing_hours_lists_the_visits_left_outside_and_moves_none(server, pg,
 def test_days_off_and_the_active_flag_list_the_visits_they_leave_outside(server, pg, clinic):
     doctor = clinic.doctors[0]
     monday = _monday_in(3)
-    wednesday = _visit(pg, clinic, monday + timedelta(days=2), time(10))
-    friday = _visit(pg, clinic, monday + timedelta(days=4), time(10))
+    wednesday = add_visit(pg, clinic, monday + timedelta(days=2), time(10))
+    friday = add_visit(pg, clinic, monday + timedelta(days=4), time(10))
     before = _bookings(pg, clinic)
     with staff_session(server, pg, clinic, "admin") as admin:
         bad = admin.post(f"/doctors/{doctor}/days-off", {"day": (monday + timedelta(days=2)).isoformat(),

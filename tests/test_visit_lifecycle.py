@@ -63,6 +63,21 @@ def paid_visit(client, clinic, stripe_local, pg, address: str, start: str | None
     return book_and_pay(client, pg, clinic, stripe_local, email=address, start=start, index=index)
 
 
+def paid_visit_with_link(client, clinic, stripe_local, pg, mail_sink, name: str,
+                         index: int = 0) -> tuple[dict, str]:
+    """A paid visit for a fresh address, and the patient's link from its confirmation e-mail."""
+    address = unique(name)
+    row, _ = paid_visit(client, clinic, stripe_local, pg, address, index=index)
+    return row, visit_link(wait_mail(mail_sink, address, 1)[0], clinic.slug)
+
+
+def move_visit(pg, clinic, booking_id, starts_in: str) -> None:
+    """Moves the 30-minute visit to start `starts_in` from now ('-5 minutes': it has begun)."""
+    owner_sql(pg.owner, clinic.id, "update dentbook.bookings set during = tstzrange("
+              "now() + %s::interval, now() + %s::interval + interval '30 minutes')"
+              " where id = %s returning 1", (starts_in, starts_in, booking_id))
+
+
 def _csrf(page: str) -> str:
     return re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
 
@@ -170,13 +185,9 @@ def test_moving_a_visit_is_atomic_and_a_race_for_one_slot_has_one_winner(
 
 def test_late_cancellation_follows_the_policy_and_rescheduling_closes(
         client, pg, clinic, stripe_local, mail_sink):
-    address = unique("late")
-    row, _ = paid_visit(client, clinic, stripe_local, pg, address, index=4)
-    link = visit_link(wait_mail(mail_sink, address, 1)[0], clinic.slug)
+    row, link = paid_visit_with_link(client, clinic, stripe_local, pg, mail_sink, "late", index=4)
     # the clinic's window (24 h, refund share 0 %) has closed: move the visit into it
-    owner_sql(pg.owner, clinic.id, "update dentbook.bookings set during = tstzrange("
-              "now() + interval '3 hours', now() + interval '3 hours 30 minutes') where id = %s"
-              " returning 1", (row["id"],))
+    move_visit(pg, clinic, row["id"], "3 hours")
     page = client.get(link)
     assert 'data-refund-now="0"' in page.text and "/reschedule" not in page.text
     refused = client.post(link + "/reschedule", data={"start": row["starts_at"].isoformat(),
@@ -193,12 +204,9 @@ def test_a_late_cancellation_refunds_the_policys_share_not_the_whole_deposit(
     clinic = make_clinic()
     owner_sql(pg.owner, clinic.id, "update dentbook.tenants set late_refund_percent = 40"
               " returning 1")
-    address = unique("share")
-    row, _ = paid_visit(client, clinic, stripe_local, pg, address, index=4)
-    link = visit_link(wait_mail(mail_sink, address, 1)[0], clinic.slug)
-    owner_sql(pg.owner, clinic.id, "update dentbook.bookings set during = tstzrange("
-              "now() + interval '3 hours', now() + interval '3 hours 30 minutes') where id = %s"
-              " returning 1", (row["id"],))
+    row, link = paid_visit_with_link(client, clinic, stripe_local, pg, mail_sink, "share",
+                                     index=4)
+    move_visit(pg, clinic, row["id"], "3 hours")
     share = row["amount_minor"] * 40 // 100
     page = client.get(link)
     assert f'data-refund-now="{share}"' in page.text
@@ -214,9 +222,8 @@ def test_a_late_cancellation_refunds_the_policys_share_not_the_whole_deposit(
 
 def test_reception_revokes_a_leaked_link_and_the_visit_gets_a_new_one(
         client, server, pg, clinic, stripe_local, mail_sink):
-    address = unique("leaked")
-    row, _ = paid_visit(client, clinic, stripe_local, pg, address, index=6)
-    link = visit_link(wait_mail(mail_sink, address, 1)[0], clinic.slug)
+    row, link = paid_visit_with_link(client, clinic, stripe_local, pg, mail_sink, "leaked",
+                                     index=6)
     assert client.get(link).status_code == 200
     with desk(server, pg, clinic, role="viewer") as viewer:  # a viewer may not
         assert viewer.post(f"/bookings/{row['id']}/link/revoke").status_code == 403
@@ -241,13 +248,10 @@ def test_reception_revokes_a_leaked_link_and_the_visit_gets_a_new_one(
 
 
 def test_a_visit_that_has_begun_cannot_be_cancelled(client, pg, clinic, stripe_local, mail_sink):
-    address = unique("begun")
-    row, _ = paid_visit(client, clinic, stripe_local, pg, address, index=5)
-    link = visit_link(wait_mail(mail_sink, address, 1)[0], clinic.slug)
+    row, link = paid_visit_with_link(client, clinic, stripe_local, pg, mail_sink, "begun",
+                                     index=5)
     token = _csrf(client.get(link).text)  # the form as it was shown before the visit began
-    owner_sql(pg.owner, clinic.id, "update dentbook.bookings set during = tstzrange("
-              "now() - interval '5 minutes', now() + interval '25 minutes') where id = %s"
-              " returning 1", (row["id"],))
+    move_visit(pg, clinic, row["id"], "-5 minutes")
     assert "/cancel" not in client.get(link).text  # no form offered now
     refused = client.post(link + "/cancel", data={"_csrf_token": token})
     assert refused.status_code == 409 and 'data-error="not_cancellable"' in refused.text
@@ -264,9 +268,7 @@ def test_unknown_or_tampered_links_are_one_localized_404(client, clinic, token):
 
 def test_another_clinics_link_does_not_open_here(client, pg, make_clinic, stripe_local, mail_sink):
     a, b = make_clinic(), make_clinic()
-    address = unique("elsewhere")
-    paid_visit(client, a, stripe_local, pg, address)
-    link = visit_link(wait_mail(mail_sink, address, 1)[0], a.slug)
+    _, link = paid_visit_with_link(client, a, stripe_local, pg, mail_sink, "elsewhere")
     assert client.get(link).status_code == 200
     assert client.get(link.replace(f"/{a.slug}/", f"/{b.slug}/")).status_code == 404
 

@@ -31,6 +31,16 @@ def deliver(config: SmtpConfig, message: EmailMessage, recipients: list[str],
     run_async(send(config, message, sender, recipients))
 
 
+def message(subject: str = "Test", to: str = "Jan <jan@example.com>") -> EmailMessage:
+    """A plain-text message from SENDER with a Polish body."""
+    msg = EmailMessage()
+    msg["From"] = SENDER
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content("Treść wiadomości: zażółć gęślą jaźń.")
+    return msg
+
+
 def caught(sink: MailSink) -> list[EmailMessage]:
     """Every message in the sink, newest first, parsed as a mail client would."""
     found = []

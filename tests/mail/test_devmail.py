@@ -6,12 +6,11 @@ from __future__ import annotations
 import email
 import re
 from collections.abc import Iterator
-from email.message import EmailMessage
 from email.policy import default
 
 import httpx
 import pytest
-from mail_kit import SENDER, deliver
+from mail_kit import deliver, message
 
 from dentbook.mail.inbox import list_messages, raw_message
 from helpers import Server, app_settings
@@ -24,15 +23,6 @@ def client(pg, sink) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=app.url, timeout=30) as c:
         yield c
     app.stop()
-
-
-def message(subject: str, to: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = SENDER
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg.set_content("Treść")
-    return msg
 
 
 @pytest.fixture

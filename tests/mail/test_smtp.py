@@ -3,27 +3,16 @@ servers that refuse, and over STARTTLS and implicit TLS with a password."""
 
 from __future__ import annotations
 
-from email.message import EmailMessage
 from urllib.parse import quote
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from mail_kit import SENDER, TestSmtpServer, caught, deliver
+from mail_kit import SENDER, TestSmtpServer, caught, deliver, message
 
 from dentbook.mail.inbox import list_messages
 from dentbook.mail.sink import StoreHandler
 from dentbook.mail.smtp import MailError, SmtpConfig, parse_smtp_url
 from helpers import free_port
-
-
-def plain(subject: str = "Test", to: str = "Jan <jan@example.com>") -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = SENDER
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg.set_content("Treść wiadomości: zażółć gęślą jaźń.")
-    return msg
-
 
 # --- SMTP_URL -------------------------------------------------------------------------------
 
@@ -74,7 +63,7 @@ def test_bad_urls_say_what_is_wrong(url, says):
 # --- sending into the sink ------------------------------------------------------------------
 
 def test_envelope_is_exactly_the_given_recipients(sink, sink_config):
-    msg = plain(to="Someone Else <else@example.com>, third@example.com")
+    msg = message(to="Someone Else <else@example.com>, third@example.com")
     msg["Bcc"] = "hidden@example.com"
     deliver(sink_config, msg, ["jan@example.com"])
     [got] = caught(sink)
@@ -93,28 +82,28 @@ def test_envelope_is_exactly_the_given_recipients(sink, sink_config):
 ])
 def test_anything_but_one_mailbox_is_refused_before_connecting(sink, sink_config, recipient):
     with pytest.raises(MailError) as err:
-        deliver(sink_config, plain(), [recipient])
+        deliver(sink_config, message(), [recipient])
     assert err.value.transient is False
     assert list_messages(sink.directory) == []
 
 
 def test_no_recipients_is_a_permanent_error(sink_config):
     with pytest.raises(MailError) as err:
-        deliver(sink_config, plain(), [])
+        deliver(sink_config, message(), [])
     assert err.value.transient is False
 
 
 def test_smtp_down_is_transient():
     closed = SmtpConfig(host="127.0.0.1", port=free_port(), timeout=5)
     with pytest.raises(MailError, match="cannot reach") as err:
-        deliver(closed, plain(), ["jan@example.com"])
+        deliver(closed, message(), ["jan@example.com"])
     assert err.value.transient is True
 
 
 def test_starttls_required_but_not_offered_is_transient(sink, sink_config):
     config = parse_smtp_url(f"{sink.url}?starttls=require")
     with pytest.raises(MailError) as err:
-        deliver(config, plain(), ["jan@example.com"])
+        deliver(config, message(), ["jan@example.com"])
     assert err.value.transient is True
     assert list_messages(sink.directory) == []
 
@@ -151,14 +140,14 @@ def test_refusals_are_permanent_for_5xx_and_transient_for_4xx(tmp_path, recipien
     with TestSmtpServer(Refusing(tmp_path)) as server:
         config = parse_smtp_url(f"smtp://127.0.0.1:{server.port}")
         with pytest.raises(MailError) as err:
-            deliver(config, plain(), recipients)
+            deliver(config, message(), recipients)
     assert err.value.transient is transient
     assert list_messages(tmp_path) == []
 
 
 def test_one_refused_recipient_of_two_still_delivers_to_the_other(tmp_path):
     with TestSmtpServer(Refusing(tmp_path)) as server:
-        deliver(parse_smtp_url(f"smtp://127.0.0.1:{server.port}"), plain(),
+        deliver(parse_smtp_url(f"smtp://127.0.0.1:{server.port}"), message(),
                 ["r550@example.com", "ok@example.com"])
     assert list_messages(tmp_path)[0].to == ("ok@example.com",)
 
@@ -182,11 +171,11 @@ def test_starttls_with_password(tmp_path, tls):
                         authenticator=authenticator, auth_required=True) as server:
         config = parse_smtp_url(f"smtp://{credentials()}@localhost:{server.port}"
                                 f"?starttls=require&cafile={tls.cafile}")
-        deliver(config, plain("over STARTTLS"), ["jan@example.com"])
+        deliver(config, message("over STARTTLS"), ["jan@example.com"])
         with pytest.raises(MailError, match="login failed") as err:
             deliver(parse_smtp_url(f"smtp://{credentials('wrong')}@localhost:{server.port}"
                                    f"?starttls=require&cafile={tls.cafile}"),
-                    plain(), ["jan@example.com"])
+                    message(), ["jan@example.com"])
     assert err.value.transient is True  # the operator fixes the password; the mail waits
     assert [m.subject for m in list_messages(tmp_path)] == ["over STARTTLS"]
 
@@ -195,7 +184,7 @@ def test_starttls_refuses_an_untrusted_certificate(tmp_path, tls):
     with TestSmtpServer(StoreHandler(tmp_path), tls_context=tls.server) as server:
         with pytest.raises(MailError) as err:
             deliver(parse_smtp_url(f"smtp://localhost:{server.port}?starttls=require"),
-                    plain(), ["jan@example.com"])
+                    message(), ["jan@example.com"])
     assert err.value.transient is True
     assert list_messages(tmp_path) == []
 
@@ -207,5 +196,5 @@ def test_implicit_tls_with_password(tmp_path, tls):
                         authenticator=authenticator, auth_required=True) as server:
         config = parse_smtp_url(f"smtps://{credentials()}@localhost:{server.port}"
                                 f"?cafile={tls.cafile}")
-        deliver(config, plain("over TLS"), ["jan@example.com"])
+        deliver(config, message("over TLS"), ["jan@example.com"])
     assert [m.subject for m in list_messages(tmp_path)] == ["over TLS"]

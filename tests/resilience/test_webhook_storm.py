@@ -5,10 +5,6 @@ lapsed → refunded exactly once; and no 5xx."""
 
 from __future__ import annotations
 
-import json
-import random
-from concurrent.futures import ThreadPoolExecutor
-
 import httpx
 import pytest
 
@@ -16,15 +12,11 @@ from helpers import (
     AppProcess,
     app_settings,
     booking_row,
-    csrf_token,
-    form,
-    free_starts,
+    hold_sessions,
     new_clinic,
-    next_week,
     owner_sql,
-    session_of,
-    stripe_signature,
     wait_for,
+    webhook_storm,
 )
 
 COPIES = 8
@@ -43,17 +35,9 @@ def test_storm_settles_like_one_ordered_delivery(private_pg, two_processes):
     stripe, a, b_url = two_processes
     pg = private_pg
     clinic = new_clinic(pg)
-    doctor, visit = clinic.doctors[0], clinic.visits["short"]
     plan = ["paid", "paid", "expired", "delayed_success", "delayed_failure", "late", "late"]
     with httpx.Client(base_url=a.url, timeout=30) as client:
-        starts = free_starts(client, clinic.slug, doctor, visit, next_week(client, clinic.slug))
-        sessions = {}
-        for i, kind in enumerate(plan):
-            data = form(doctor, visit, starts[i], csrf_token(client, clinic.slug, doctor, visit,
-                                                             starts[i]), email=f"s{i}@example.com")
-            r = client.post(f"/{clinic.slug}/bookings", data=data)
-            assert r.status_code == 303
-            sessions[session_of(r.headers["location"])] = kind
+        sessions = dict(zip(hold_sessions(client, clinic, len(plan), "s"), plan, strict=True))
     for session, kind in sessions.items():
         if kind == "expired":
             stripe.http.post(f"/_test/sessions/{session}/expire_now")
@@ -73,13 +57,9 @@ def test_storm_settles_like_one_ordered_delivery(private_pg, two_processes):
     assert len(events) == 9  # 2 paid + 1 expired + 2×2 delayed + 2 late
     assert all(e["delivered"] is False for e in stripe.events())  # nothing delivered yet
 
-    deliveries = [(url, json.dumps(e).encode()) for e in events for url in (a.url, b_url)
-                  for _ in range(COPIES // 2)]
-    random.Random(7).shuffle(deliveries)
-    with ThreadPoolExecutor(16) as pool, httpx.Client(timeout=60) as http:
-        codes = list(pool.map(lambda d: http.post(f"{d[0]}/webhooks/stripe", content=d[1],
-                                                   headers=stripe_signature(d[1])).status_code, deliveries))
-    assert set(codes) == {200}, sorted(set(codes))
+    answers = webhook_storm(events, [a.url, b_url], COPIES, seed=7)
+    codes = {r.status_code for r in answers}
+    assert codes == {200}, sorted(codes)
 
     expected = {"paid": "confirmed", "expired": "expired", "delayed_success": "confirmed",
                 "delayed_failure": "failed", "late": "refunded"}
@@ -100,5 +80,5 @@ def test_storm_settles_like_one_ordered_delivery(private_pg, two_processes):
     for session, kind in sessions.items():
         booking = booking_row(pg.owner, clinic.id, session)["id"]
         assert sum(1 for t in trail if t[0] == booking) <= most[kind], kind
-    print(f"storm: {len(deliveries)} deliveries of {len(events)} events to 2 processes, "
+    print(f"storm: {len(answers)} deliveries of {len(events)} events to 2 processes, "
           f"{len(sessions)} bookings checked, 0 non-200")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,13 +23,14 @@ from helpers import (
     csrf_token,
     form,
     free_starts,
+    hold_sessions,
     new_clinic,
     next_week,
     owner_sql,
     run_async,
-    session_of,
     stripe_signature,
     wait_for,
+    webhook_storm,
 )
 
 RACERS = 200
@@ -110,29 +110,16 @@ def test_a_webhook_storm_on_two_processes_confirms_each_booking_once(private_pg,
                                                                      recording_stripe):
     pg, (a, b) = private_pg, two_servers
     clinic = new_clinic(pg)
-    doctor, visit = clinic.doctors[0], clinic.visits["short"]
-    sessions = []
     with httpx.Client(base_url=a.url, timeout=60) as client:
-        starts = free_starts(client, clinic.slug, doctor, visit, next_week(client, clinic.slug))
-        for i, start in enumerate(starts[:6]):
-            r = client.post(f"/{clinic.slug}/bookings", data=form(
-                doctor, visit, start, csrf_token(client, clinic.slug, doctor, visit, start),
-                email=f"storm{i}@example.com"))
-            assert r.status_code == 303
-            sessions.append(session_of(r.headers["location"]))
+        sessions = hold_sessions(client, clinic, 6, "storm")
     for session in sessions:
         assert recording_stripe.pay(session).status_code == 200
     events = [e["event"] for e in recording_stripe.events() if e["event"]["data"]["object"]["id"] in sessions]
     assert len(events) == len(sessions)
-    deliveries = [(url, json.dumps(e).encode()) for e in events for url in (a.url, b.url)
-                  for _ in range(COPIES // 2)]
-    random.Random(19).shuffle(deliveries)
-    with ThreadPoolExecutor(16) as pool, httpx.Client(timeout=120) as http:
-        answers = list(pool.map(lambda d: http.post(f"{d[0]}/webhooks/stripe", content=d[1],
-                                                     headers=stripe_signature(d[1])), deliveries))
+    answers = webhook_storm(events, [a.url, b.url], COPIES, seed=19)
     assert {r.status_code for r in answers} == {200}
     outcomes = Counter(r.json()["outcome"] for r in answers)
-    assert outcomes == {"confirmed": len(sessions), "replay": len(deliveries) - len(sessions)}, outcomes
+    assert outcomes == {"confirmed": len(sessions), "replay": len(answers) - len(sessions)}, outcomes
     for session in sessions:
         row = booking_row(pg.owner, clinic.id, session)
         assert row["status"] == "confirmed"
@@ -142,24 +129,16 @@ def test_a_webhook_storm_on_two_processes_confirms_each_booking_once(private_pg,
     confirmed = metric(scrape(a.url), "dentbook_confirmations_total") + \
         metric(scrape(b.url), "dentbook_confirmations_total")
     assert confirmed == len(sessions)
-    print(f"storm through PgBouncer: {len(deliveries)} deliveries of {len(events)} events to 2 processes, "
+    print(f"storm through PgBouncer: {len(answers)} deliveries of {len(events)} events to 2 processes, "
           f"{len(sessions)} confirmations")
 
 
 def test_late_payments_are_refunded_once_each_with_two_job_runners(private_pg, two_servers, recording_stripe):
     pg, (a, b) = private_pg, two_servers
     clinic = new_clinic(pg, doctors=1)
-    doctor, visit = clinic.doctors[0], clinic.visits["short"]
-    sessions = []
+    doctor = clinic.doctors[0]
     with httpx.Client(base_url=a.url, timeout=60) as client:
-        week = next_week(client, clinic.slug)
-        starts = free_starts(client, clinic.slug, doctor, visit, week)
-        for i, start in enumerate(starts[:LATE]):
-            r = client.post(f"/{clinic.slug}/bookings", data=form(
-                doctor, visit, start, csrf_token(client, clinic.slug, doctor, visit, start),
-                email=f"late{i}@example.com"))
-            assert r.status_code == 303, r.text[:300]
-            sessions.append(session_of(r.headers["location"]))
+        sessions = hold_sessions(client, clinic, LATE, "late")
     # Every hold lapses before its money arrives: each payment is owed back.
     owner_sql(pg.owner, clinic.id, "update dentbook.bookings set hold_expires_at = now()"
               " - interval '1 second' where doctor_id = %s", (doctor,))
