@@ -10,9 +10,10 @@ and 409/422; another clinic's ids are simply unknown (404). Every route is guard
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -30,6 +31,7 @@ from dentbook.staff import Role, StaffUser
 from dentbook.tenancy import Clinic
 from dentbook.web.guards import reception, viewer
 from dentbook.web.render import page
+from dentbook.web.settings.common import form_values
 
 PRIVATE = {"Cache-Control": "no-store"}
 # A refusal -> (status, data-error code).
@@ -41,6 +43,7 @@ _ANSWERS: dict[type[DomainError], tuple[int, str]] = {
     desk.TooEarly: (409, "too_early"),
 }
 _REFUSALS = tuple(_ANSWERS)
+F = TypeVar("F", bound=msgspec.Struct)
 
 
 class Prefill(msgspec.Struct, frozen=True):
@@ -62,7 +65,7 @@ async def phone_form(request: Request[Any, Any, Any], clinic: NamedDependency[Cl
 async def book(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
                staff_user: NamedDependency[StaffUser], staff_tx: NamedDependency[Conn],
                locale: NamedDependency[str]) -> Redirect | Template:
-    raw = await _form(request)
+    raw = await form_values(request)
     try:
         form = desk.read_form(desk.PhoneBooking, raw, clinic.zone)
         booked = await desk.book_by_phone(staff_tx, form, clinic.default_locale)
@@ -83,7 +86,7 @@ async def block_form(request: Request[Any, Any, Any], clinic: NamedDependency[Cl
 async def block(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
                 staff_user: NamedDependency[StaffUser], staff_tx: NamedDependency[Conn],
                 locale: NamedDependency[str]) -> Redirect | Template:
-    raw = await _form(request)
+    raw = await form_values(request)
     try:
         form = desk.read_form(desk.BlockForm, raw, clinic.zone)
         made = await desk.block(staff_tx, form)
@@ -121,7 +124,7 @@ async def move(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
                staff_user: NamedDependency[StaffUser], staff_tx: NamedDependency[Conn],
                locale: NamedDependency[str], booking_id: FromPath[str]) -> Redirect | Template:
     found = await _load(staff_tx, booking_id)
-    raw = await _form(request)
+    raw = await form_values(request)
     try:
         moved = await desk.move(staff_tx, found.id, desk.read_form(desk.MoveForm, raw, clinic.zone))
     except _REFUSALS as exc:
@@ -134,14 +137,8 @@ async def move(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
 async def cancel(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
                  staff_user: NamedDependency[StaffUser], staff_tx: NamedDependency[Conn],
                  locale: NamedDependency[str], booking_id: FromPath[str]) -> Redirect | Template:
-    found = await _load(staff_tx, booking_id)
-    raw = await _form(request)
-    try:
-        await desk.cancel(staff_tx, found.id, desk.read_form(desk.CancelForm, raw, clinic.zone))
-    except _REFUSALS as exc:
-        return await _visit_page(request, clinic, staff_user, staff_tx, locale, found,
-                                 failed="cancel", exc=exc, typed=raw)
-    return _to_agenda(request, clinic, found.starts_at, "cancelled", found.id)
+    return await _visit_form(request, clinic, staff_user, staff_tx, locale, booking_id,
+                             desk.CancelForm, desk.cancel, failed="cancel", done="cancelled")
 
 
 @post("/bookings/{booking_id:str}/attendance", name="desk_attendance", guards=[reception],
@@ -149,15 +146,9 @@ async def cancel(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic
 async def attendance(request: Request[Any, Any, Any], clinic: NamedDependency[Clinic],
                      staff_user: NamedDependency[StaffUser], staff_tx: NamedDependency[Conn],
                      locale: NamedDependency[str], booking_id: FromPath[str]) -> Redirect | Template:
-    found = await _load(staff_tx, booking_id)
-    raw = await _form(request)
-    try:
-        await desk.attendance(staff_tx, found.id,
-                              desk.read_form(desk.AttendanceForm, raw, clinic.zone))
-    except _REFUSALS as exc:
-        return await _visit_page(request, clinic, staff_user, staff_tx, locale, found,
-                                 failed="attendance", exc=exc, typed=raw)
-    return _to_agenda(request, clinic, found.starts_at, "attendance", found.id)
+    return await _visit_form(request, clinic, staff_user, staff_tx, locale, booking_id,
+                             desk.AttendanceForm, desk.attendance, failed="attendance",
+                             done="attendance")
 
 
 @post("/bookings/{booking_id:str}/link/revoke", name="desk_revoke_link", guards=[reception],
@@ -173,8 +164,20 @@ async def revoke_link(request: Request[Any, Any, Any], clinic: NamedDependency[C
                     status_code=303, headers=PRIVATE)
 
 
-async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
-    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+async def _visit_form(request: Request[Any, Any, Any], clinic: Clinic, user: StaffUser,
+                      conn: Conn, locale: str, booking_id: str, form: type[F],
+                      change: Callable[[Conn, UUID, F], Awaitable[object]], failed: str,
+                      done: str) -> Redirect | Template:
+    """A form on the visit's page that leaves its time as it is (cancel, attendance): 303 to
+    the agenda on the visit's day, or the page again with the refusal and what was typed."""
+    found = await _load(conn, booking_id)
+    raw = await form_values(request)
+    try:
+        await change(conn, found.id, desk.read_form(form, raw, clinic.zone))
+    except _REFUSALS as exc:
+        return await _visit_page(request, clinic, user, conn, locale, found,
+                                 failed=failed, exc=exc, typed=raw)
+    return _to_agenda(request, clinic, found.starts_at, done, found.id)
 
 
 async def _load(conn: Conn, booking_id: str) -> Appointment:
@@ -222,20 +225,15 @@ async def _phone_page(request: Request[Any, Any, Any], clinic: Clinic, user: Sta
                       exc: DomainError | None = None) -> Template:
     types = [Option(v.id, f"{v.name(locale)} ({v.duration_minutes} min)")
              for v in await tenancy.list_visit_types(conn)]
-    response = page(request, "pages/staff_phone.html", locale, clinic=clinic, staff=user,
-                    form=form, doctors=await tenancy.list_doctors(conn), visit_types=types,
-                    **_refusal(exc))
-    response.headers.update(PRIVATE)
-    return response
+    return _desk_page(request, "staff_phone", locale, clinic, user, exc, form=form,
+                      doctors=await tenancy.list_doctors(conn), visit_types=types)
 
 
 async def _block_page(request: Request[Any, Any, Any], clinic: Clinic, user: StaffUser,
                       conn: Conn, locale: str, form: dict[str, str],
                       exc: DomainError | None = None) -> Template:
-    response = page(request, "pages/staff_block.html", locale, clinic=clinic, staff=user,
-                    form=form, doctors=await agenda.list_doctors(conn), **_refusal(exc))
-    response.headers.update(PRIVATE)
-    return response
+    return _desk_page(request, "staff_block", locale, clinic, user, exc, form=form,
+                      doctors=await agenda.list_doctors(conn))
 
 
 async def _visit_page(request: Request[Any, Any, Any], clinic: Clinic, user: StaffUser,
@@ -246,11 +244,17 @@ async def _visit_page(request: Request[Any, Any, Any], clinic: Clinic, user: Sta
     typed = typed or {}
     move_form = typed if failed == "move" else {
         "start": local_input(found.starts_at, clinic), "doctor_id": str(found.doctor_id)}
-    response = page(request, "pages/staff_visit.html", locale, clinic=clinic, staff=user,
-                    a=found, now=now, may_write=user.may(Role.RECEPTION), failed=failed,
-                    move_form=move_form, cancel_form=typed if failed == "cancel" else {},
-                    doctors=await tenancy.list_doctors(conn), link_revoked=link_revoked,
-                    **_refusal(exc))
+    return _desk_page(request, "staff_visit", locale, clinic, user, exc, a=found, now=now,
+                      may_write=user.may(Role.RECEPTION), failed=failed, move_form=move_form,
+                      cancel_form=typed if failed == "cancel" else {},
+                      doctors=await tenancy.list_doctors(conn), link_revoked=link_revoked)
+
+
+def _desk_page(request: Request[Any, Any, Any], name: str, locale: str, clinic: Clinic,
+               user: StaffUser, exc: DomainError | None, **context: Any) -> Template:
+    """A desk page (with the refusal being answered, if any), never cached."""
+    response = page(request, f"pages/{name}.html", locale, clinic=clinic, staff=user,
+                    **context, **_refusal(exc))
     response.headers.update(PRIVATE)
     return response
 

@@ -25,6 +25,7 @@ from dentbook.mail import compose
 from dentbook.mail.ical import visit_calendar
 from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web.render import page
+from dentbook.web.settings.common import form_values
 from dentbook.web.state import AppState
 
 _REFUSED: dict[type[DomainError], tuple[int, str]] = {
@@ -57,8 +58,7 @@ async def visit_cancel(request: Request[Any, Any, Any], clinic_db: NamedDependen
         visit = await clinic_db.read(lambda conn: visits.by_link(conn, token))
         return _page(request, "pages/visit.html", locale, status_code=409, clinic=clinic_db.clinic,
                      visit=visit, token=token, error="not_cancellable")
-    return Redirect(request.app.state.urls("visit_page", slug=clinic_db.clinic.slug, token=token,
-                                           done="cancelled"), status_code=303, headers=PRIVATE)
+    return _back_to_visit(request, clinic_db.clinic, token, "cancelled")
 
 
 @get("/visits/{token:str}/reschedule", name="visit_reschedule")
@@ -76,7 +76,7 @@ async def visit_reschedule_submit(request: Request[Any, Any, Any], state: AppSta
                                   clinic_db: NamedDependency[ClinicDb],
                                   locale: NamedDependency[str],
                                   token: FromPath[str]) -> Redirect | Template:
-    raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    raw = await form_values(request)
     try:
         form = parse(visits.RescheduleForm, raw)
         await visits.reschedule(clinic_db, state.settings, token, form.start)
@@ -85,8 +85,7 @@ async def visit_reschedule_submit(request: Request[Any, Any, Any], state: AppSta
         visit = await clinic_db.read(lambda conn: visits.by_link(conn, token))
         return await _reschedule_page(request, state.grids, clinic_db.clinic, locale, visit, token,
                                       None, status, code)
-    return Redirect(request.app.state.urls("visit_page", slug=clinic_db.clinic.slug, token=token,
-                                           done="moved"), status_code=303, headers=PRIVATE)
+    return _back_to_visit(request, clinic_db.clinic, token, "moved")
 
 
 @get("/visits/{token:str}/visit.ics", name="visit_ics")
@@ -123,6 +122,13 @@ async def _reschedule_page(request: Request[Any, Any, Any], grids: Grids, clinic
     return _page(request, "pages/visit_reschedule.html", locale, status_code=status_code,
                  clinic=clinic, visit=visit, cal=grid.calendar, chosen=None, move_token=token,
                  token=token, error=error)
+
+
+def _back_to_visit(request: Request[Any, Any, Any], clinic: Clinic, token: str,
+                   done: str) -> Redirect:
+    """303 to the visit's page, saying what was `done`."""
+    return Redirect(request.app.state.urls("visit_page", slug=clinic.slug, token=token, done=done),
+                    status_code=303, headers=PRIVATE)
 
 
 def _page(request: Request[Any, Any, Any], name: str, locale: str, status_code: int = 200,
