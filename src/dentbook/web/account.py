@@ -27,11 +27,11 @@ from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web.clients import client_address
 from dentbook.web.cookies import staff_cookie
+from dentbook.web.forms import form_values
 from dentbook.web.guards import ENROLMENT, admin, viewer
-from dentbook.web.render import page
+from dentbook.web.render import PRIVATE, page
 from dentbook.web.state import AppState
 
-PRIVATE = {"Cache-Control": "no-store"}
 SETTINGS = "select admins_need_2fa from dentbook.tenants"
 SET_REQUIRED = "select dentbook.set_admins_need_2fa(%s)"
 
@@ -55,7 +55,7 @@ async def code_submit(request: Request[Any, Any, Any], state: AppState,
                       clinic_db: NamedDependency[ClinicDb],
                       locale: NamedDependency[str]) -> Template | Redirect:
     clinic = clinic_db.clinic
-    raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    raw = await form_values(request)
     try:
         token = await twofactor.second_step(
             clinic_db, state.settings, request.cookies.get(staff.CHALLENGE_COOKIE),
@@ -92,7 +92,7 @@ async def account_page(request: Request[Any, Any, Any], clinic_db: NamedDependen
 async def confirm(request: Request[Any, Any, Any], clinic_db: NamedDependency[ClinicDb],
                   staff_user: NamedDependency[StaffUser], locale: NamedDependency[str]) -> Template:
     """Enrolment confirmed with a code: the recovery codes, shown this once."""
-    raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    raw = await form_values(request)
     try:
         codes = await twofactor.confirm(clinic_db, staff_user, parse(twofactor.CodeForm, raw).code)
     except (Invalid, twofactor.WrongCode):
@@ -106,7 +106,7 @@ async def confirm(request: Request[Any, Any, Any], clinic_db: NamedDependency[Cl
 async def disable(request: Request[Any, Any, Any], state: AppState,
                   clinic_db: NamedDependency[ClinicDb], staff_user: NamedDependency[StaffUser],
                   locale: NamedDependency[str]) -> Template | Redirect:
-    raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    raw = await form_values(request)
     try:
         await twofactor.disable(clinic_db, state.settings, staff_user,
                                 parse(twofactor.CodeForm, raw).code, client_address(request))

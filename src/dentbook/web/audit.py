@@ -20,9 +20,7 @@ from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web.guards import viewer
 from dentbook.web.messages import N_
-from dentbook.web.render import page
-
-PRIVATE = {"Cache-Control": "no-store"}
+from dentbook.web.render import PRIVATE, page
 
 ACTIONS = {
     "created": N_("Booked"), "block": N_("Time blocked"), "status": N_("Status changed"),

@@ -28,6 +28,7 @@ from dentbook.live.grids import Grids
 from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web import csrf
 from dentbook.web.clients import client_address
+from dentbook.web.forms import form_values
 from dentbook.web.public import Choice, render_clinic
 from dentbook.web.render import page
 from dentbook.web.state import AppState
@@ -51,7 +52,7 @@ async def book(request: Request[Any, Any, Any], state: AppState,
                locale: NamedDependency[str]) -> Redirect | Template:
     """Hold the slot, then send the patient to Checkout. Any failure answers with the same
     page, the patient's values kept and the error next to its field."""
-    raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    raw = await form_values(request)
     token = booking.holder_token(request.cookies.get(booking.HOLDER_COOKIE))
     urls: Urls = request.app.state.urls
     clinic = clinic_db.clinic

@@ -29,11 +29,10 @@ from dentbook.errors import DomainError, Invalid, NotFound, SlotNotOffered
 from dentbook.forms import Id, path_id
 from dentbook.staff import Role, StaffUser
 from dentbook.tenancy import Clinic
+from dentbook.web.forms import form_values
 from dentbook.web.guards import reception, viewer
-from dentbook.web.render import page
-from dentbook.web.settings.common import form_values
+from dentbook.web.render import PRIVATE, page
 
-PRIVATE = {"Cache-Control": "no-store"}
 # A refusal -> (status, data-error code).
 _ANSWERS: dict[type[DomainError], tuple[int, str]] = {
     Invalid: (422, "invalid"),

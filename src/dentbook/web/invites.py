@@ -15,8 +15,8 @@ from dentbook.errors import Invalid, NotFound
 from dentbook.forms import parse
 from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web.errors import error_page
-from dentbook.web.render import page
-from dentbook.web.settings.common import PRIVATE, form_values
+from dentbook.web.forms import form_values
+from dentbook.web.render import PRIVATE, page
 
 
 @get("/staff/invite/{token:str}", name="staff_invite")

@@ -18,9 +18,8 @@ from dentbook.forms import parse
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic
 from dentbook.web.guards import admin
-from dentbook.web.render import page
+from dentbook.web.render import PRIVATE, page
 
-PRIVATE = {"Cache-Control": "no-store"}
 _ERASE_STATUS = {"erased": 200, "refused": 409, "nothing_found": 404}
 
 

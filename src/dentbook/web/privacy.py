@@ -16,9 +16,7 @@ from dentbook.forms import parse
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic
 from dentbook.web.guards import admin
-from dentbook.web.render import page
-
-PRIVATE = {"Cache-Control": "no-store"}
+from dentbook.web.render import PRIVATE, page
 
 
 @get("/privacy", name="privacy")

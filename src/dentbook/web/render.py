@@ -17,6 +17,10 @@ from dentbook.web import urls
 from dentbook.web.messages import MESSAGES
 from dentbook.web.urls import Here, Urls
 
+# Staff pages and a patient's own pages show names, addresses and one-time links: no cache
+# keeps them.
+PRIVATE = {"Cache-Control": "no-store"}
+
 
 def make_environment() -> Environment:
     env = Environment(

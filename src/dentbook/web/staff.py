@@ -27,12 +27,10 @@ from dentbook.tenancy import Clinic, ClinicDb
 from dentbook.web import csrf
 from dentbook.web.clients import client_address
 from dentbook.web.cookies import staff_cookie
+from dentbook.web.forms import form_values
 from dentbook.web.guards import viewer
-from dentbook.web.render import page
+from dentbook.web.render import PRIVATE, page
 from dentbook.web.state import AppState
-
-# Staff pages show patients' personal data: never stored by a browser or proxy cache.
-PRIVATE = {"Cache-Control": "no-store"}
 
 
 @get("/login", name="staff_login")
@@ -49,7 +47,7 @@ async def login_page(request: Request[Any, Any, Any], state: AppState,
 async def login(request: Request[Any, Any, Any], state: AppState,
                 clinic_db: NamedDependency[ClinicDb],
                 locale: NamedDependency[str]) -> Template | Redirect:
-    raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    raw = await form_values(request)
     clinic = clinic_db.clinic
     token_ok, fresh_cookie = csrf.check(request, raw)
     if not token_ok:

@@ -24,8 +24,8 @@ from dentbook.live.grids import Grids
 from dentbook.mail import compose
 from dentbook.mail.ical import visit_calendar
 from dentbook.tenancy import Clinic, ClinicDb
+from dentbook.web.forms import form_values
 from dentbook.web.render import page
-from dentbook.web.settings.common import form_values
 from dentbook.web.state import AppState
 
 _REFUSED: dict[type[DomainError], tuple[int, str]] = {

@@ -19,8 +19,9 @@ from dentbook.forms import parse, path_id
 from dentbook.refusals import LastAdmin
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic
+from dentbook.web.forms import form_values
 from dentbook.web.guards import admin
-from dentbook.web.settings.common import absolute, back_to, form_values, settings_page
+from dentbook.web.settings.common import absolute, back_to, settings_page
 
 
 @get("/staff", name="settings_staff", guards=[admin])

@@ -21,8 +21,9 @@ from dentbook.forms import parse
 from dentbook.live.grids import Grids
 from dentbook.staff import StaffUser
 from dentbook.tenancy import Clinic, ClinicDb, Clinics
+from dentbook.web.forms import form_values
 from dentbook.web.guards import admin
-from dentbook.web.settings.common import back_to, form_values, settings_page
+from dentbook.web.settings.common import back_to, settings_page
 from dentbook.web.state import AppState
 
 

@@ -1,5 +1,5 @@
-"""What every settings page shares: reading a form, answering with a page that no cache
-keeps, and going back to a page after a change."""
+"""What every settings page shares: answering with a page that no cache keeps, and going
+back to a page after a change."""
 
 from __future__ import annotations
 
@@ -8,14 +8,7 @@ from typing import Any
 from litestar import Request
 from litestar.response import Redirect, Template
 
-from dentbook.web.render import page
-
-# Settings pages show staff addresses, patients' names and one-time links: never cached.
-PRIVATE = {"Cache-Control": "no-store"}
-
-
-async def form_values(request: Request[Any, Any, Any]) -> dict[str, str]:
-    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+from dentbook.web.render import PRIVATE, page
 
 
 def settings_page(request: Request[Any, Any, Any], name: str, locale: str, status: int = 200,

@@ -19,8 +19,9 @@ from dentbook.db import Conn
 from dentbook.errors import Invalid, NotFound
 from dentbook.forms import parse, path_id
 from dentbook.tenancy import Clinic
+from dentbook.web.forms import form_values
 from dentbook.web.guards import admin
-from dentbook.web.settings.common import absolute, back_to, form_values, settings_page
+from dentbook.web.settings.common import absolute, back_to, settings_page
 
 # Days off shown on a doctor's page: from a month ago on.
 _DAYS_OFF_SHOWN = timedelta(days=31)

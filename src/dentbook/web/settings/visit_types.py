@@ -17,8 +17,9 @@ from dentbook.db import Conn
 from dentbook.errors import Invalid, NotFound
 from dentbook.forms import parse, path_id
 from dentbook.tenancy import Clinic
+from dentbook.web.forms import form_values
 from dentbook.web.guards import admin
-from dentbook.web.settings.common import back_to, form_values, settings_page
+from dentbook.web.settings.common import back_to, settings_page
 
 _NEW = {"active": "on"}
 
