@@ -166,13 +166,12 @@ declare
     v_staff uuid := dentbook.require_role('admin');
     v_ids uuid[] := dentbook.patient_visits(p_email, p_phone);
 begin
-    insert into audit_log (tenant_id, actor, staff_id, action, detail, after)
-    values (dentbook.current_tenant(), 'staff', v_staff, 'patient_search', 'patients page',
-            jsonb_build_object('by', concat_ws('+', case when nullif(p_email, '') is not null
-                                                         then 'email' end,
-                                                    case when nullif(p_phone, '') is not null
-                                                         then 'phone' end),
-                               'found', cardinality(v_ids)));
+    perform dentbook.audit_staff(v_staff, 'patient_search', 'patients page',
+        jsonb_build_object('by', concat_ws('+', case when nullif(p_email, '') is not null
+                                                     then 'email' end,
+                                                case when nullif(p_phone, '') is not null
+                                                     then 'phone' end),
+                           'found', cardinality(v_ids)));
     return query
     select b.id, b.reference, lower(b.during), upper(b.during), d.name, v.name_pl, v.name_en,
            b.status, b.amount_minor, b.currency, b.stripe_payment_intent_id is not null,
@@ -198,15 +197,13 @@ declare
     v_data jsonb;
 begin
     if cardinality(v_ids) = 0 then
-        insert into audit_log (tenant_id, actor, staff_id, action, detail, after)
-        values (dentbook.current_tenant(), 'staff', v_staff, 'patient_export', 'nothing found',
-                jsonb_build_object('visits', 0));
+        perform dentbook.audit_staff(v_staff, 'patient_export', 'nothing found',
+                                     jsonb_build_object('visits', 0));
         return null;
     end if;
     v_data := dentbook.visits_data(v_ids);
-    insert into audit_log (tenant_id, actor, staff_id, action, detail, after)
-    values (dentbook.current_tenant(), 'staff', v_staff, 'patient_export', 'data export',
-            (select jsonb_object_agg(k, jsonb_array_length(v)) from jsonb_each(v_data) x(k, v)));
+    perform dentbook.audit_staff(v_staff, 'patient_export', 'data export',
+        (select jsonb_object_agg(k, jsonb_array_length(v)) from jsonb_each(v_data) x(k, v)));
     return jsonb_build_object(
         'generated_at', now(),
         'controller', (select jsonb_build_object('name', t.name, 'address', t.address,
@@ -267,10 +264,8 @@ begin
         where r.booking_id = any(v_ids) and r.refunded_at is null
         order by 3 limit 1) x;
     if v_reason is not null then
-        insert into audit_log (tenant_id, booking_id, actor, staff_id, action, detail, after)
-        values (dentbook.current_tenant(), v_booking, 'staff', v_staff, 'patient_erase',
-                'erasure refused', jsonb_build_object('refused', v_reason,
-                                                      'visits', cardinality(v_ids)));
+        perform dentbook.audit_staff(v_staff, 'patient_erase', 'erasure refused',
+            jsonb_build_object('refused', v_reason, 'visits', cardinality(v_ids)), v_booking);
         return jsonb_build_object('outcome', 'refused', 'reason', v_reason, 'booking', v_booking);
     end if;
 
@@ -300,11 +295,10 @@ begin
     where b.id = any(v_ids) and b.stripe_payment_intent_id is not null;
 
     v_counts := dentbook.erase_visits(v_ids);
-    insert into audit_log (tenant_id, actor, staff_id, action, detail, after)
-    values (dentbook.current_tenant(), 'staff', v_staff, 'patient_erase', 'erased',
-            jsonb_build_object('visits', cardinality(v_ids), 'cancelled', v_cancelled,
-                               'refunds', v_refunds, 'kept_payments', jsonb_array_length(v_kept),
-                               'rows', v_counts));
+    perform dentbook.audit_staff(v_staff, 'patient_erase', 'erased',
+        jsonb_build_object('visits', cardinality(v_ids), 'cancelled', v_cancelled,
+                           'refunds', v_refunds, 'kept_payments', jsonb_array_length(v_kept),
+                           'rows', v_counts));
     return jsonb_build_object('outcome', 'erased', 'visits', cardinality(v_ids),
                               'cancelled', v_cancelled, 'refunds', v_refunds, 'kept', v_kept,
                               'bookings', to_jsonb(v_ids));
@@ -463,9 +457,8 @@ begin
     select dentbook.current_tenant(), coalesce(max(p.version), 0) + 1, p_pl, p_en, v_staff
     from privacy_notices p
     returning version into v_version;
-    insert into audit_log (tenant_id, actor, staff_id, action, detail, after)
-    values (dentbook.current_tenant(), 'staff', v_staff, 'privacy_notice', 'new version',
-            jsonb_build_object('version', v_version));
+    perform dentbook.audit_staff(v_staff, 'privacy_notice', 'new version',
+                                 jsonb_build_object('version', v_version));
     return v_version;
 end
 $$;
@@ -481,9 +474,8 @@ begin
     update tenants set admins_need_2fa = p_on
     where id = dentbook.current_tenant() and admins_need_2fa <> p_on;
     if found then
-        insert into audit_log (tenant_id, actor, staff_id, action, detail, after)
-        values (dentbook.current_tenant(), 'staff', v_staff, 'settings',
-                'admins must use two-factor sign-in', jsonb_build_object('admins_need_2fa', p_on));
+        perform dentbook.audit_staff(v_staff, 'settings', 'admins must use two-factor sign-in',
+                                     jsonb_build_object('admins_need_2fa', p_on));
     end if;
     return p_on;
 end

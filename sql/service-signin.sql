@@ -14,15 +14,20 @@ drop function if exists dentbook.staff_credentials, dentbook.staff_set_hash,
     dentbook.login_attempt, dentbook.login_attempt_passed, dentbook.staff_challenge_start,
     dentbook.staff_challenge, dentbook.staff_totp_used, dentbook.staff_recovery_used,
     dentbook.staff_totp_state, dentbook.staff_totp_begin, dentbook.staff_totp_confirm,
-    dentbook.staff_totp_disable, dentbook.staff_second_factor, dentbook.audit_staff cascade;
+    dentbook.staff_totp_disable, dentbook.staff_second_factor, dentbook.audit_staff,
+    dentbook.announce_session_end, dentbook.end_sessions cascade;
 
--- An audit row about a staff account's own sign-in, sign-out or second factor.
-create function dentbook.audit_staff(p_staff uuid, p_action text, p_detail text)
+-- An audit row about something a staff account did itself (its sign-in, sign-out or second
+-- factor; a read or search of patients' data, an erasure, ...): what (p_action, p_detail),
+-- where there is one the visit it concerns and what it came to (ids and counts, never a
+-- patient's data).
+create function dentbook.audit_staff(p_staff uuid, p_action text, p_detail text,
+                                     p_after jsonb default null, p_booking uuid default null)
     returns void
     language sql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
-    insert into audit_log (tenant_id, actor, staff_id, action, detail)
-    values (dentbook.current_tenant(), 'staff', p_staff, p_action, p_detail)
+    insert into audit_log (tenant_id, booking_id, actor, staff_id, action, detail, after)
+    values (dentbook.current_tenant(), p_booking, 'staff', p_staff, p_action, p_detail, p_after)
 $$;
 
 -- The active account behind an e-mail at this clinic, with its password hash and whether
@@ -229,8 +234,35 @@ begin
 end
 $$;
 
--- Sign-out: the session ends, and so do its live streams in every server process (they
--- listen for the SHA-256 of the stored hash, which names the session without revealing it).
+-- A session has ended (its row deleted): so do its live streams in every server process
+-- (they listen for the SHA-256 of the stored hash, which names the session without
+-- revealing it).
+create function dentbook.announce_session_end(p_id_hash bytea)
+    returns void
+    language sql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
+as $$
+    select dentbook.announce('dentbook_sessions', json_build_object(
+        't', dentbook.current_tenant(), 'k', encode(sha256(p_id_hash), 'hex'))::text)
+$$;
+
+-- Every session of the account ends, with its live streams. Returns how many ended.
+create function dentbook.end_sessions(p_staff uuid)
+    returns integer
+    language plpgsql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
+as $$
+declare
+    v_hash bytea;
+    v_count integer := 0;
+begin
+    for v_hash in delete from staff_sessions s where s.staff_id = p_staff returning s.id_hash loop
+        perform dentbook.announce_session_end(v_hash);
+        v_count := v_count + 1;
+    end loop;
+    return v_count;
+end
+$$;
+
+-- Sign-out: the session ends, and so do its live streams.
 create function dentbook.staff_session_end(p_id_hash bytea)
     returns boolean
     language plpgsql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
@@ -242,8 +274,7 @@ begin
     if not found then
         return false;
     end if;
-    perform dentbook.announce('dentbook_sessions', json_build_object(
-        't', dentbook.current_tenant(), 'k', encode(sha256(p_id_hash), 'hex'))::text);
+    perform dentbook.announce_session_end(p_id_hash);
     perform dentbook.audit_staff(v_staff, 'signout', 'this session');
     return true;
 end
@@ -257,18 +288,13 @@ create function dentbook.staff_sessions_end_all(p_id_hash bytea)
 as $$
 declare
     v_staff uuid;
-    v_hash bytea;
-    v_count integer := 0;
+    v_count integer;
 begin
     select s.staff_id into v_staff from staff_sessions s where s.id_hash = p_id_hash;
     if v_staff is null then
         return 0;
     end if;
-    for v_hash in delete from staff_sessions s where s.staff_id = v_staff returning s.id_hash loop
-        perform dentbook.announce('dentbook_sessions', json_build_object(
-            't', dentbook.current_tenant(), 'k', encode(sha256(v_hash), 'hex'))::text);
-        v_count := v_count + 1;
-    end loop;
+    v_count := dentbook.end_sessions(v_staff);
     delete from staff_challenges c where c.staff_id = v_staff;
     perform dentbook.audit_staff(v_staff, 'signout', format('all sessions (%s)', v_count));
     return v_count;

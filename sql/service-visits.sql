@@ -8,8 +8,8 @@
 
 drop function if exists dentbook.require_role, dentbook.enqueue_message,
     dentbook.schedule_reminders, dentbook.cancel_reminders, dentbook.owe_refund,
-    dentbook.policy_refund, dentbook.add_visit_link, dentbook.visit_link_generation,
-    dentbook.visit_by_link,
+    dentbook.policy_refund, dentbook.visit_cancelled, dentbook.add_visit_link,
+    dentbook.visit_link_generation, dentbook.visit_by_link,
     dentbook.cancel_by_link, dentbook.reschedule_by_link, dentbook.message_to_send,
     dentbook.message_sent, dentbook.message_dropped, dentbook.new_reference,
     dentbook.visit_details cascade;
@@ -144,6 +144,19 @@ as $$
     from bookings b join tenants t on t.id = b.tenant_id where b.id = p_booking
 $$;
 
+-- What follows a visit's cancellation (by the patient or the clinic), in the caller's
+-- transaction: its reminders stop, p_refund is owed back (nothing when nothing was paid),
+-- and the patient is told.
+create function dentbook.visit_cancelled(p_booking uuid, p_refund integer) returns void
+    language plpgsql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
+as $$
+begin
+    perform dentbook.cancel_reminders(p_booking);
+    perform dentbook.owe_refund(p_booking, p_refund, 'cancelled');
+    perform dentbook.enqueue_message(p_booking, 'cancellation');
+end
+$$;
+
 -- The patient's link to a visit (SHA-256 of its token; the server derives the token from
 -- its secret, the booking and the link's generation), valid until some days after the visit.
 create function dentbook.add_visit_link(p_booking uuid, p_token_hash bytea, p_after interval)
@@ -222,9 +235,7 @@ begin
     if not found then
         raise exception 'this visit cannot be cancelled now' using errcode = 'DBK10';
     end if;
-    perform dentbook.cancel_reminders(v_booking);
-    perform dentbook.owe_refund(v_booking, v_refund, 'cancelled');
-    perform dentbook.enqueue_message(v_booking, 'cancellation');
+    perform dentbook.visit_cancelled(v_booking, v_refund);
     return v_refund;
 end
 $$;

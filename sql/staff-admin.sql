@@ -18,7 +18,8 @@ drop function if exists dentbook.audit_setting, dentbook.admin_staff, dentbook.a
     dentbook.admin_remove_day_off, dentbook.admin_set_feed, dentbook.visits_outside_hours,
     dentbook.admin_add_visit_type, dentbook.admin_update_visit_type, dentbook.admin_set_policy, dentbook.admin_set_retention,
     dentbook.admin_set_clinic, dentbook.feed_doctor, dentbook.feed_events, dentbook.lock_admins,
-    dentbook.other_admin, dentbook.hours_json cascade;
+    dentbook.other_admin, dentbook.lock_account, dentbook.last_admin, dentbook.hours_json
+    cascade;
 
 -- A settings change in the audit log: what (p_action), before and after (ids and values,
 -- never a patient's data), by the transaction's signed-in account unless p_staff is given.
@@ -121,16 +122,10 @@ as $$
                                                   || dentbook.current_tenant()::text, 0))
 $$;
 
--- Whether another account than p_staff is an active admin with a password.
-create function dentbook.other_admin(p_staff uuid) returns boolean
-    language sql stable security definer set search_path = dentbook, pg_catalog, pg_temp
-as $$
-    select exists (select from staff_accounts a where a.id <> p_staff and a.role = 'admin'
-                   and a.active and a.password_hash is not null)
-$$;
-
-create function dentbook.admin_set_role(p_staff uuid, p_role text)
-    returns void
+-- The account p_staff, its row locked, for a change that could leave the clinic with no
+-- admin who can sign in: lock_admins first, then the caller's role, then the row (DBK04
+-- when there is no such account).
+create function dentbook.lock_account(p_staff uuid) returns dentbook.staff_accounts
     language plpgsql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
 declare
@@ -142,11 +137,31 @@ begin
     if a.id is null then
         raise exception 'no such account' using errcode = 'DBK04';
     end if;
+    return a;
+end
+$$;
+
+-- Whether this account is the clinic's last admin who can sign in: an active admin with a
+-- password, and no other account is one.
+create function dentbook.last_admin(p_account dentbook.staff_accounts) returns boolean
+    language sql stable security definer set search_path = dentbook, pg_catalog, pg_temp
+as $$
+    select p_account.role = 'admin' and p_account.active and p_account.password_hash is not null
+       and not exists (select from staff_accounts x where x.id <> p_account.id
+                       and x.role = 'admin' and x.active and x.password_hash is not null)
+$$;
+
+create function dentbook.admin_set_role(p_staff uuid, p_role text)
+    returns void
+    language plpgsql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
+as $$
+declare
+    a staff_accounts := dentbook.lock_account(p_staff);
+begin
     if a.role = p_role then
         return;
     end if;
-    if a.role = 'admin' and a.active and a.password_hash is not null
-       and not dentbook.other_admin(p_staff) then
+    if dentbook.last_admin(a) then
         raise exception 'the last admin stays an admin' using errcode = 'DBK41';
     end if;
     update staff_accounts set role = p_role where id = p_staff;
@@ -163,28 +178,17 @@ create function dentbook.admin_set_active(p_staff uuid, p_active boolean)
     language plpgsql volatile security definer set search_path = dentbook, pg_catalog, pg_temp
 as $$
 declare
-    a staff_accounts;
-    v_hash bytea;
+    a staff_accounts := dentbook.lock_account(p_staff);
 begin
-    perform dentbook.lock_admins();
-    perform dentbook.require_role('admin');
-    select * into a from staff_accounts x where x.id = p_staff for update;
-    if a.id is null then
-        raise exception 'no such account' using errcode = 'DBK04';
-    end if;
     if a.active = p_active then
         return;
     end if;
-    if not p_active and a.role = 'admin' and a.password_hash is not null
-       and not dentbook.other_admin(p_staff) then
+    if not p_active and dentbook.last_admin(a) then
         raise exception 'the last admin stays active' using errcode = 'DBK41';
     end if;
     update staff_accounts set active = p_active where id = p_staff;
     if not p_active then
-        for v_hash in delete from staff_sessions s where s.staff_id = p_staff returning s.id_hash loop
-            perform dentbook.announce('dentbook_sessions', json_build_object(
-                't', dentbook.current_tenant(), 'k', encode(sha256(v_hash), 'hex'))::text);
-        end loop;
+        perform dentbook.end_sessions(p_staff);
     end if;
     perform dentbook.audit_setting('staff.active',
                                    jsonb_build_object('staff', p_staff, 'active', a.active),

@@ -17,7 +17,8 @@
 -- a move to where the visit already is; DBK24 an empty or past block; DBK25 a block longer
 -- than the longest visit; DBK26 an unknown attendance state.
 
-drop function if exists dentbook.desk_conflict, dentbook.desk_expire_lapsed, dentbook.desk_book,
+drop function if exists dentbook.desk_conflict, dentbook.desk_time_taken,
+    dentbook.desk_expire_lapsed, dentbook.desk_book,
     dentbook.desk_block, dentbook.desk_unblock, dentbook.desk_move, dentbook.desk_cancel,
     dentbook.desk_attendance, dentbook.desk_revoke_link, dentbook.audit_read,
     dentbook.audit_accounts cascade;
@@ -35,6 +36,18 @@ as $$
       and b.id is distinct from p_self
       and (b.status = 'confirmed' or b.hold_expires_at > now())
     order by b.starts_at limit 1
+$$;
+
+-- A write the exclusion constraint refused: 23P01 again, its DETAIL the id of what it
+-- collided with (desk_conflict; empty when that is gone already), so the answer can name it.
+create function dentbook.desk_time_taken(p_doctor uuid, p_during tstzrange, p_self uuid)
+    returns void
+    language plpgsql stable security definer set search_path = dentbook, pg_catalog, pg_temp
+as $$
+begin
+    raise exception 'time taken' using errcode = 'exclusion_violation',
+        detail = coalesce(dentbook.desk_conflict(p_doctor, p_during, p_self)::text, '');
+end
 $$;
 
 -- Lapsed holds on an interval give way, in the caller's transaction (as in hold_slot).
@@ -94,8 +107,7 @@ begin
         from tenants t where t.id = v_tenant
         returning b.id, b.reference into v_id, v_reference;
     exception when exclusion_violation then
-        raise exception 'time taken' using errcode = 'exclusion_violation',
-            detail = coalesce(dentbook.desk_conflict(p_doctor, v_during, null)::text, '');
+        perform dentbook.desk_time_taken(p_doctor, v_during, null);
     end;
     if nullif(p_email, '') is not null then
         perform dentbook.enqueue_message(v_id, 'confirmation');
@@ -142,8 +154,7 @@ begin
         from tenants t where t.id = v_tenant
         returning b.id into v_id;
     exception when exclusion_violation then
-        raise exception 'time taken' using errcode = 'exclusion_violation',
-            detail = coalesce(dentbook.desk_conflict(p_doctor, v_during, null)::text, '');
+        perform dentbook.desk_time_taken(p_doctor, v_during, null);
     end;
     return v_id;
 end
@@ -222,8 +233,7 @@ begin
         where x.id = b.id and x.status = 'confirmed' and x.during = b.during
           and x.doctor_id = b.doctor_id and x.attendance is null;
     exception when exclusion_violation then
-        raise exception 'time taken' using errcode = 'exclusion_violation',
-            detail = coalesce(dentbook.desk_conflict(v_doctor, v_during, b.id)::text, '');
+        perform dentbook.desk_time_taken(v_doctor, v_during, b.id);
     end;
     if not found then
         raise exception 'this visit changed meanwhile' using errcode = 'DBK21';
@@ -265,9 +275,7 @@ begin
     if not found then
         raise exception 'this visit cannot be cancelled now' using errcode = 'DBK21';
     end if;
-    perform dentbook.cancel_reminders(p_booking);
-    perform dentbook.owe_refund(p_booking, v_refund, 'cancelled');
-    perform dentbook.enqueue_message(p_booking, 'cancellation');
+    perform dentbook.visit_cancelled(p_booking, v_refund);
     return v_refund;
 end
 $$;
@@ -320,8 +328,7 @@ begin
     end if;
     update visit_links set revoked_at = now() where booking_id = p_booking and revoked_at is null;
     get diagnostics v_count = row_count;
-    insert into audit_log (tenant_id, booking_id, actor, staff_id, action)
-    values (dentbook.current_tenant(), p_booking, 'staff', v_staff, 'link.revoked');
+    perform dentbook.audit_staff(v_staff, 'link.revoked', null, p_booking => p_booking);
     return v_count;
 end
 $$;
@@ -336,10 +343,9 @@ as $$
 declare
     v_staff uuid := dentbook.require_role('viewer');
 begin
-    insert into audit_log (tenant_id, booking_id, detail, actor, staff_id, action)
-    values (dentbook.current_tenant(),
-            (select b.id from bookings b where b.id = p_booking),  -- this clinic's, or none
-            left(p_what, 500), 'staff', v_staff, 'read');
+    perform dentbook.audit_staff(v_staff, 'read', left(p_what, 500),
+                                 -- the visit if it is this clinic's, or none
+                                 p_booking => (select b.id from bookings b where b.id = p_booking));
 end
 $$;
 grant execute on function dentbook.audit_read(text, uuid) to dentbook_staff;
