@@ -117,7 +117,7 @@ def test_only_announce_sends_notifications(pg):
             "select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
             " where n.nspname = 'dentbook' and p.prosrc ~* 'announce\\('")}
     assert senders == ["announce"]
-    assert {"notify_booking", "notify_clinic", "notify_jobs", "staff_session_end"} <= callers
+    assert {"notify_booking", "notify_clinic", "notify_jobs", "announce_session_end"} <= callers
 
 
 def guide_sql(marker: str) -> str:
