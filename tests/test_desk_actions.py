@@ -268,8 +268,10 @@ def test_attendance_only_from_half_an_hour_before(client, server, pg, clinic):
         # An attended visit can no longer be moved or cancelled.
         r = d.post(f"/bookings/{soon}/cancel", {"reason": "x"})
         assert r.status_code == 409 and 'data-error="wrong_state"' in r.text
-        # A patient who did not come, marked over HTTP as reception does.
-        absent = insert_booking(pg, clinic, "-10 minutes", "Celina Nieobecna")
+        # A patient who did not come, marked over HTTP as reception does. Over before `soon`
+        # begins: starts are rounded to the minute, so a visit from 10 minutes ago would
+        # overlap `soon` whenever a minute has turned since that was written.
+        absent = insert_booking(pg, clinic, "-40 minutes", "Celina Nieobecna")
         assert done(d.post(f"/bookings/{absent}/attendance", {"state": "no_show"}))[1] == "attendance"
         assert row(pg, clinic, absent)["attendance"] == "no_show"
         assert audit_rows(pg, clinic, absent)[-1][3] == "marked no-show"
